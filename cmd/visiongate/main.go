@@ -1,0 +1,77 @@
+// Command visiongate turns camera and RTSP feeds into live H.264 for RTSP
+// and browser clients. With no flags it runs an embedded demo source.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/visiongate/visiongate/gateway/app"
+	"github.com/visiongate/visiongate/gateway/config"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "visiongate:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	configPath := flag.String("config", "", "YAML configuration file (default: embedded demo config)")
+	httpAddr := flag.String("http", "", "HTTP listen address for the API, HLS and MJPEG (default :8080)")
+	rtspAddr := flag.String("rtsp", "", "RTSP listen address (default :8554)")
+	statePath := flag.String("state", "", "file that keeps sources added through the API")
+	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", flag.Args())
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := config.Default()
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			return err
+		}
+	}
+	override(&cfg.HTTP, *httpAddr)
+	override(&cfg.RTSP, *rtspAddr)
+	override(&cfg.State, *statePath)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("visiongate running", "http", a.HTTPAddr(), "rtsp", a.RTSPAddr())
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-a.Failed():
+		log.Error("server failed", "err", err)
+	}
+	if cerr := a.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
+		log.Warn("shutdown", "err", cerr)
+	}
+	return err
+}
+
+func override(dst *string, flagValue string) {
+	if flagValue != "" {
+		*dst = flagValue
+	}
+}

@@ -1,0 +1,151 @@
+// Package app wires visiongate together: RTSP server, source manager and
+// HTTP server, started from one config and closed in reverse order. The
+// command and the end-to-end tests both use it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/asticode/go-astiav"
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/rtsp"
+	"github.com/visiongate/visiongate/web"
+)
+
+// shutdownGrace bounds how long HTTP clients may hold the shutdown.
+const shutdownGrace = 2 * time.Second
+
+// App is a running gateway.
+type App struct {
+	log      *slog.Logger
+	rtsp     *rtsp.Server
+	manager  *manager.Manager
+	http     *http.Server
+	httpLn   net.Listener
+	failed   chan error
+	httpDone chan struct{}
+}
+
+// Start opens the listeners and starts every configured source.
+func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
+	routeLibavLogs(log)
+	a := &App{log: log, failed: make(chan error, 2), httpDone: make(chan struct{})}
+	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: log}
+	if err := a.rtsp.Start(); err != nil {
+		return nil, fmt.Errorf("rtsp server: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		a.rtsp.Close()
+		return nil, fmt.Errorf("http server: %w", err)
+	}
+	a.httpLn = ln
+	a.manager, err = manager.New(manager.Options{
+		Config: cfg, Log: log, URLs: a.outputURLs(cfg.PublicHost),
+		Publishers: []manager.Publisher{rtspPublisher{a.rtsp}},
+	})
+	if err != nil {
+		ln.Close()
+		a.rtsp.Close()
+		return nil, err
+	}
+	a.http = &http.Server{
+		Handler:           web.NewRouter(web.Options{Sources: a.manager, Log: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	go a.serveHTTP()
+	return a, nil
+}
+
+func (a *App) serveHTTP() {
+	defer close(a.httpDone)
+	if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.failed <- err
+	}
+}
+
+// HTTPAddr is the HTTP listener's address (useful with port 0).
+func (a *App) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// RTSPAddr is the RTSP listener's address.
+func (a *App) RTSPAddr() string { return a.rtsp.ListenAddr() }
+
+// Manager gives tests and embedders the source registry.
+func (a *App) Manager() *manager.Manager { return a.manager }
+
+// Failed reports a listener that died.
+func (a *App) Failed() <-chan error { return a.failed }
+
+// Close stops HTTP, every source (freeing its libav objects) and RTSP.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := a.http.Shutdown(ctx)
+	if err != nil {
+		a.http.Close()
+	}
+	<-a.httpDone
+	a.manager.Close()
+	a.rtsp.Close()
+	return err
+}
+
+// outputURLs shows each source's outputs on the configured public host,
+// or on loopback when the listener binds every interface.
+func (a *App) outputURLs(publicHost string) func(string) manager.Outputs {
+	return func(name string) manager.Outputs {
+		hh := hostPort(publicHost, a.HTTPAddr())
+		rh := hostPort(publicHost, a.RTSPAddr())
+		return manager.Outputs{
+			RTSP:     "rtsp://" + rh + "/" + name,
+			HLS:      "http://" + hh + "/hls/" + name + "/index.m3u8",
+			MJPEG:    "http://" + hh + "/mjpeg/" + name,
+			Snapshot: "http://" + hh + "/snapshot/" + name + ".jpg",
+		}
+	}
+}
+
+func hostPort(publicHost, listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if publicHost != "" {
+		host = publicHost
+	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// rtspPublisher adapts the RTSP server to the manager's Publisher.
+type rtspPublisher struct{ s *rtsp.Server }
+
+func (p rtspPublisher) Protocol() string                 { return "rtsp" }
+func (p rtspPublisher) Attach(name string, h *hub.Hub)   { p.s.Attach(name, h) }
+func (p rtspPublisher) Detach(name string)               { p.s.Detach(name) }
+func (p rtspPublisher) Readers(name string) int          { return p.s.Readers(name) }
+
+// routeLibavLogs sends libav's warnings and errors to the logger once.
+func routeLibavLogs(log *slog.Logger) {
+	astiav.SetLogLevel(astiav.LogLevelError)
+	astiav.SetLogCallback(func(c astiav.Classer, l astiav.LogLevel, _, msg string) {
+		log.Debug("libav", "msg", trimNewline(msg), "level", int(l))
+	})
+}
+
+func trimNewline(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

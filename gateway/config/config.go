@@ -1,0 +1,180 @@
+// Package config defines visiongate's configuration: the YAML file, the
+// source objects shared with the REST API, their defaults and validation.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Config is the whole gateway configuration.
+type Config struct {
+	HTTP  string `yaml:"http" json:"http"`
+	RTSP  string `yaml:"rtsp" json:"rtsp"`
+	State string `yaml:"state" json:"state"`
+	// PublicHost is the host name used in output URLs shown to users;
+	// empty means the host the request came to (or 127.0.0.1).
+	PublicHost string `yaml:"public_host" json:"public_host"`
+	// AllowLocalSources lets sources from the config file use file://,
+	// v4l2:// and lavfi: URLs. Sources added through the API never can,
+	// unless APILocalSources is also set.
+	AllowLocalSources bool `yaml:"allow_local_sources" json:"allow_local_sources"`
+	APILocalSources   bool `yaml:"api_local_sources" json:"api_local_sources"`
+	// Defaults apply to every source that leaves a field empty.
+	HWAccel string  `yaml:"hwaccel" json:"hwaccel"`
+	Encoder Encoder `yaml:"encoder" json:"encoder"`
+	// Sources are the sources defined in the file. A nil list (no
+	// "sources:" key) is different from an empty one only for the embedded
+	// default config; Load keeps whatever the file says.
+	Sources []Source `yaml:"sources" json:"sources"`
+}
+
+// Default returns the embedded default configuration with its demo source.
+func Default() *Config {
+	c, err := Parse(defaultYAML)
+	if err != nil {
+		panic("config: embedded default is invalid: " + err.Error())
+	}
+	return c
+}
+
+// Load reads and validates a YAML configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML (unknown keys are errors), fills defaults and validates.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.fillDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) fillDefaults() {
+	if c.HTTP == "" {
+		c.HTTP = ":8080"
+	}
+	if c.RTSP == "" {
+		c.RTSP = ":8554"
+	}
+	if c.HWAccel == "" {
+		c.HWAccel = HWAccelAuto
+	}
+	c.Encoder.fillDefaults()
+}
+
+// Validate checks the global settings and every source, naming the first bad
+// field.
+func (c *Config) Validate() error {
+	if !oneOf(c.HWAccel, hwAccels) {
+		return fieldErr("hwaccel", "must be one of %v", hwAccels)
+	}
+	if err := c.Encoder.validate("encoder"); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if err := s.Validate(c.AllowLocalSources); err != nil {
+			return prefixErr(fmt.Sprintf("sources[%d]", i), err)
+		}
+		if seen[s.Name] {
+			return fieldErr(fmt.Sprintf("sources[%d].name", i), "duplicate name %q", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	return nil
+}
+
+// Resolve returns a copy of s with every empty setting taken from the
+// global defaults, ready for a pipeline.
+func (c *Config) Resolve(s Source) Source {
+	if s.HWAccel == "" {
+		s.HWAccel = c.HWAccel
+	}
+	s.Encoder = s.Encoder.Merge(c.Encoder)
+	if s.Transport == "" {
+		s.Transport = TransportAuto
+	}
+	if s.Transcode == nil {
+		t := true
+		s.Transcode = &t
+	}
+	if s.ConnectTimeout.D == 0 {
+		s.ConnectTimeout.D = 10 * time.Second
+	}
+	if s.ReadTimeout.D == 0 {
+		s.ReadTimeout.D = 5 * time.Second
+	}
+	return s
+}
+
+// Duration is a time.Duration written as "5s" or "250ms" in YAML and JSON.
+type Duration struct{ D time.Duration }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.D.String()) }
+
+// UnmarshalJSON accepts "1.5s" strings, a number of seconds or null.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // encoding/json convention: null leaves the value alone
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		return d.parse(s)
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration must be a string like \"5s\" or seconds")
+	}
+	d.D = time.Duration(secs * float64(time.Second))
+	return d.check()
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return d.D.String(), nil }
+
+// UnmarshalYAML accepts "1.5s" strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.parse(n.Value) }
+
+func (d *Duration) parse(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	d.D = v
+	return d.check()
+}
+
+func (d *Duration) check() error {
+	if d.D < 0 || d.D > 24*time.Hour {
+		return fmt.Errorf("duration %s out of range (0 to 24h)", d.D)
+	}
+	return nil
+}

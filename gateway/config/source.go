@@ -1,0 +1,115 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Hardware acceleration choices for decoding.
+const (
+	HWAccelAuto  = "auto"
+	HWAccelNone  = "none"
+	HWAccelVAAPI = "vaapi"
+	HWAccelCUDA  = "cuda"
+	HWAccelQSV   = "qsv"
+)
+
+var hwAccels = []string{HWAccelAuto, HWAccelNone, HWAccelVAAPI, HWAccelCUDA, HWAccelQSV}
+
+// RTSP transports.
+const (
+	TransportAuto = "auto"
+	TransportTCP  = "tcp"
+	TransportUDP  = "udp"
+)
+
+var transports = []string{TransportAuto, TransportTCP, TransportUDP}
+
+var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Source is one input, as written in the config file and in API requests.
+type Source struct {
+	Name string `yaml:"name" json:"name"`
+	URL  string `yaml:"url" json:"url"`
+	// Transport is the RTSP transport: auto (UDP, then TCP), tcp or udp.
+	Transport string `yaml:"transport,omitempty" json:"transport,omitempty"`
+	// HWAccel picks the decoder: auto, none, vaapi, cuda or qsv.
+	HWAccel string `yaml:"hwaccel,omitempty" json:"hwaccel,omitempty"`
+	// Transcode false republishes the input's H.264/H.265 untouched when
+	// no vision runs. Default true.
+	Transcode *bool   `yaml:"transcode,omitempty" json:"transcode,omitempty"`
+	Encoder   Encoder `yaml:"encoder,omitempty" json:"encoder,omitempty"`
+	Vision    *Vision `yaml:"vision,omitempty" json:"vision,omitempty"`
+	// ConnectTimeout bounds opening the input; ReadTimeout bounds the wait
+	// for the next packet once running.
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
+	ReadTimeout    Duration `yaml:"read_timeout,omitempty" json:"read_timeout,omitempty"`
+}
+
+// Vision selects a detector for a source; the vision stage reads it.
+type Vision struct {
+	Detector string  `yaml:"detector" json:"detector"`
+	FPS      float64 `yaml:"fps,omitempty" json:"fps,omitempty"`
+}
+
+// Transcoding reports whether the source is decoded and re-encoded.
+func (s *Source) Transcoding() bool {
+	return s.Transcode == nil || *s.Transcode || s.visionOn()
+}
+
+func (s *Source) visionOn() bool {
+	return s.Vision != nil && s.Vision.Detector != "" && s.Vision.Detector != "none"
+}
+
+// Validate checks one source. allowLocal permits file://, v4l2:// and
+// lavfi: URLs.
+func (s *Source) Validate(allowLocal bool) error {
+	if !nameRe.MatchString(s.Name) {
+		return fieldErr("name", "must match %s", nameRe)
+	}
+	if _, err := ParseSourceURL(s.URL, allowLocal); err != nil {
+		return fieldErr("url", "%v", err)
+	}
+	if s.Transport != "" && !oneOf(s.Transport, transports) {
+		return fieldErr("transport", "must be one of %v", transports)
+	}
+	if s.HWAccel != "" && !oneOf(s.HWAccel, hwAccels) {
+		return fieldErr("hwaccel", "must be one of %v", hwAccels)
+	}
+	if err := s.Encoder.validate("encoder"); err != nil {
+		return err
+	}
+	if s.Vision != nil && (s.Vision.FPS < 0 || s.Vision.FPS > 120) {
+		return fieldErr("vision.fps", "must be between 0 and 120")
+	}
+	return nil
+}
+
+// ValidationError names the field that made a config or request invalid.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// prefixErr puts a parent path in front of a ValidationError's field.
+func prefixErr(prefix string, err error) error {
+	if ve, ok := err.(*ValidationError); ok {
+		return &ValidationError{Field: prefix + "." + ve.Field, Reason: ve.Reason}
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,264 @@
+// Package manager keeps the registry of running sources: it adds, changes
+// and removes pipelines at runtime, attaches them to the publishers, answers
+// status queries and persists API-made changes in the state file.
+package manager
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/pipeline"
+)
+
+// Publisher serves hubs under source names (RTSP, HLS, ...).
+type Publisher interface {
+	Protocol() string
+	Attach(name string, h *hub.Hub)
+	Detach(name string)
+	Readers(name string) int
+}
+
+// Options configure a Manager.
+type Options struct {
+	Config     *config.Config
+	Publishers []Publisher
+	Log        *slog.Logger
+	// URLs builds the output URLs shown in status.
+	URLs func(name string) Outputs
+	// Stage, when set, makes the frame stage (vision) of a source.
+	Stage func(src config.Source) pipeline.FrameStage
+	// Backoff overrides the pipelines' retry timing (tests).
+	Backoff pipeline.Backoff
+}
+
+// Manager is safe for concurrent use.
+type Manager struct {
+	opts  Options
+	log   *slog.Logger
+	state *stateFile
+
+	ops     sync.Mutex // serialises Add, Update, Remove and Close
+	mu      sync.RWMutex
+	entries map[string]*entry
+	closed  bool
+}
+
+type entry struct {
+	src      config.Source // as given (unresolved), for status and state
+	fromAPI  bool          // persisted in the state file
+	hub      *hub.Hub
+	pipeline *pipeline.Pipeline
+}
+
+// New starts the config file's sources, then the state file's (which
+// override config sources of the same name).
+func New(o Options) (*Manager, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	m := &Manager{opts: o, log: o.Log, entries: map[string]*entry{}, state: &stateFile{path: o.Config.State}}
+	saved, err := m.state.load()
+	if err != nil {
+		return nil, err
+	}
+	overridden := map[string]bool{}
+	for _, s := range saved {
+		overridden[s.Name] = true
+	}
+	for _, s := range o.Config.Sources {
+		if !overridden[s.Name] {
+			m.start(s, false)
+		}
+	}
+	for _, s := range saved {
+		if err := s.Validate(o.Config.AllowLocalSources || o.Config.APILocalSources); err != nil {
+			m.log.Error("state file: skipping invalid source", "name", s.Name, "err", err)
+			continue
+		}
+		m.start(s, true)
+	}
+	return m, nil
+}
+
+// start creates and runs a pipeline for a validated source.
+func (m *Manager) start(src config.Source, fromAPI bool) *entry {
+	e := &entry{src: src, fromAPI: fromAPI, hub: hub.New(src.Name)}
+	e.pipeline = m.newPipeline(src, e.hub)
+	m.mu.Lock()
+	m.entries[src.Name] = e
+	m.mu.Unlock()
+	for _, p := range m.opts.Publishers {
+		p.Attach(src.Name, e.hub)
+	}
+	e.pipeline.Start()
+	m.log.Info("source added", "name", src.Name, "url", config.MaskURL(src.URL))
+	return e
+}
+
+func (m *Manager) newPipeline(src config.Source, h *hub.Hub) *pipeline.Pipeline {
+	resolved := m.opts.Config.Resolve(src)
+	// Validated already, so the URL parses.
+	u, _ := config.ParseSourceURL(resolved.URL, true)
+	var stage pipeline.FrameStage
+	if m.opts.Stage != nil {
+		stage = m.opts.Stage(resolved)
+	}
+	return pipeline.New(pipeline.Options{Source: resolved, URL: u, Hub: h, Log: m.log,
+		Stage: stage, Backoff: m.opts.Backoff})
+}
+
+// Add validates and starts a source given through the API.
+func (m *Manager) Add(src config.Source) (Status, error) {
+	m.ops.Lock()
+	defer m.ops.Unlock()
+	if err := m.validate(&src); err != nil {
+		return Status{}, err
+	}
+	if _, ok := m.lookup(src.Name); ok {
+		return Status{}, fmt.Errorf("%w: %s", ErrExists, src.Name)
+	}
+	if m.isClosed() {
+		return Status{}, ErrClosed
+	}
+	if err := m.persist(src.Name, &src); err != nil {
+		return Status{}, err
+	}
+	return m.status(m.start(src, true)), nil
+}
+
+// Update applies a JSON merge patch to a source and restarts its pipeline
+// on the same hub, so readers stay connected.
+func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
+	m.ops.Lock()
+	defer m.ops.Unlock()
+	e, ok := m.lookup(name)
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	src, err := applyPatch(e.src, patch)
+	if err != nil {
+		return Status{}, err
+	}
+	if src.Name != name {
+		return Status{}, &config.ValidationError{Field: "name", Reason: "cannot be changed"}
+	}
+	// An unchanged URL passed the policy when the source was added.
+	if err := src.Validate(src.URL == e.src.URL || m.opts.Config.APILocalSources); err != nil {
+		return Status{}, err
+	}
+	if err := m.persist(name, &src); err != nil {
+		return Status{}, err
+	}
+	e.pipeline.Stop()
+	next := &entry{src: src, fromAPI: true, hub: e.hub, pipeline: m.newPipeline(src, e.hub)}
+	m.mu.Lock()
+	m.entries[name] = next
+	m.mu.Unlock()
+	next.pipeline.Start()
+	m.log.Info("source changed", "name", name)
+	return m.status(next), nil
+}
+
+// Remove stops a source and disconnects its readers.
+func (m *Manager) Remove(name string) error {
+	m.ops.Lock()
+	defer m.ops.Unlock()
+	e, ok := m.lookup(name)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if err := m.persist(name, nil); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.entries, name)
+	m.mu.Unlock()
+	m.stopEntry(e)
+	m.log.Info("source removed", "name", name)
+	return nil
+}
+
+func (m *Manager) stopEntry(e *entry) {
+	for _, p := range m.opts.Publishers {
+		p.Detach(e.src.Name)
+	}
+	e.pipeline.Stop()
+	e.hub.Close()
+}
+
+// Close stops every source, in parallel, and waits for them.
+func (m *Manager) Close() {
+	m.ops.Lock()
+	defer m.ops.Unlock()
+	m.mu.Lock()
+	m.closed = true
+	entries := m.entries
+	m.entries = map[string]*entry{}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.stopEntry(e)
+		}()
+	}
+	wg.Wait()
+}
+
+// List returns every source's status, sorted by name.
+func (m *Manager) List() []Status {
+	m.mu.RLock()
+	list := make([]*entry, 0, len(m.entries))
+	for _, e := range m.entries {
+		list = append(list, e)
+	}
+	m.mu.RUnlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].src.Name < list[j].src.Name })
+	out := make([]Status, len(list))
+	for i, e := range list {
+		out[i] = m.status(e)
+	}
+	return out
+}
+
+// Get returns one source's status.
+func (m *Manager) Get(name string) (Status, error) {
+	e, ok := m.lookup(name)
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return m.status(e), nil
+}
+
+// Hub returns a source's hub, for outputs served outside the publishers.
+func (m *Manager) Hub(name string) (*hub.Hub, bool) {
+	e, ok := m.lookup(name)
+	if !ok {
+		return nil, false
+	}
+	return e.hub, true
+}
+
+func (m *Manager) lookup(name string) (*entry, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.entries[name]
+	return e, ok
+}
+
+func (m *Manager) isClosed() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.closed
+}
+
+// validate applies the API's URL policy: local sources only when allowed.
+func (m *Manager) validate(src *config.Source) error {
+	return src.Validate(m.opts.Config.APILocalSources)
+}

@@ -1,0 +1,212 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/asticode/go-astiav"
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/transcode"
+)
+
+const defaultFPS = 30
+
+// output turns decoded frames (or relayed packets) into access units on
+// the hub. It outlives sessions, so a reconnect keeps the encoder, the
+// stream parameters and a continuous timeline.
+type output struct {
+	hub   *hub.Hub
+	cfg   config.Encoder
+	stage FrameStage
+	stats *stats
+	log   *slog.Logger
+	tl    *Timeline
+
+	inFPS   float64
+	inCodec media.Codec
+	inW     int
+	inH     int
+
+	enc      *transcode.Encoder
+	conv     *transcode.Converter
+	encW     int
+	encH     int
+	pkt      *astiav.Packet
+	info     *media.StreamInfo
+	nextDue  int64 // output frame-rate limiter, output clock
+	received time.Time
+}
+
+func newOutput(h *hub.Hub, cfg config.Encoder, stage FrameStage, st *stats, log *slog.Logger) *output {
+	return &output{hub: h, cfg: cfg, stage: stage, stats: st, log: log, tl: NewTimeline(), pkt: astiav.AllocPacket()}
+}
+
+// beginInput is called for each new session: timestamps continue.
+func (o *output) beginInput(v transcode.VideoInfo) {
+	o.inFPS = v.FPS
+	if o.inFPS <= 0 || o.inFPS > 240 {
+		o.inFPS = defaultFPS
+	}
+	o.inW, o.inH = v.Width, v.Height
+	o.inCodec = media.CodecH264
+	if v.CodecID == astiav.CodecIDHevc {
+		o.inCodec = media.CodecH265
+	}
+	o.tl.SetInput(v.TimeBase.Num(), v.TimeBase.Den(), o.inFPS)
+}
+
+// writeFrame maps, samples, converts and encodes one decoded frame.
+func (o *output) writeFrame(f *astiav.Frame) error {
+	pts := o.tl.Map(f.Pts(), f.Pts() != astiav.NoPtsValue)
+	if o.skipForRate(pts) {
+		return nil
+	}
+	w, h := o.outputSize(f.Width(), f.Height())
+	if err := o.ensureEncoder(w, h, f.PixelFormat()); err != nil {
+		return err
+	}
+	frame, err := o.conv.Convert(f)
+	if err != nil {
+		return err
+	}
+	if err := o.runStage(frame, pts); err != nil {
+		return err
+	}
+	frame.SetPts(pts)
+	frame.SetPictureType(astiav.PictureTypeNone) // the encoder places keyframes
+	if err := o.enc.SendFrame(frame); err != nil {
+		return fmt.Errorf("encoding: %w", err)
+	}
+	return o.drainEncoder()
+}
+
+func (o *output) runStage(frame *astiav.Frame, pts int64) error {
+	if o.stage == nil {
+		return nil
+	}
+	if err := transcode.MakeWritable(frame); err != nil {
+		return err
+	}
+	v, err := transcode.FrameView(frame, pts)
+	if err != nil {
+		return err
+	}
+	o.stage.Process(&v)
+	return nil
+}
+
+// skipForRate drops frames to honour a configured output frame rate.
+func (o *output) skipForRate(pts int64) bool {
+	if o.cfg.FPS <= 0 || o.cfg.FPS >= o.inFPS {
+		return false
+	}
+	step := int64(media.ClockRate / o.cfg.FPS)
+	if pts+step/2 < o.nextDue {
+		return true
+	}
+	o.nextDue = max(o.nextDue+step, pts)
+	return false
+}
+
+// outputSize applies the configured size, keeping the aspect ratio when
+// only one side is set, and keeps both sides even for 4:2:0.
+func (o *output) outputSize(w, h int) (int, int) {
+	cw, ch := o.cfg.Width, o.cfg.Height
+	switch {
+	case cw > 0 && ch > 0:
+		w, h = cw, ch
+	case cw > 0:
+		w, h = cw, int(math.Round(float64(h)*float64(cw)/float64(w)))
+	case ch > 0:
+		w, h = int(math.Round(float64(w)*float64(ch)/float64(h))), ch
+	}
+	return max(w&^1, 2), max(h&^1, 2)
+}
+
+func (o *output) fps() float64 {
+	if o.cfg.FPS > 0 && o.cfg.FPS < o.inFPS {
+		return o.cfg.FPS
+	}
+	return o.inFPS
+}
+
+// ensureEncoder (re)opens the encoder when the output size changes.
+func (o *output) ensureEncoder(w, h int, pix astiav.PixelFormat) error {
+	if o.enc != nil && w == o.encW && h == o.encH {
+		return nil
+	}
+	o.closeEncoder()
+	fps := o.fps()
+	enc, err := transcode.NewEncoder(transcode.EncoderOptions{
+		Codec: o.cfg.Codec, Width: w, Height: h, PixelFormat: pix,
+		FPS: astiav.NewRational(int(math.Round(fps*1000)), 1000), TimeBase: astiav.NewRational(1, media.ClockRate),
+		Preset: o.cfg.Preset, Tune: o.cfg.Tune, BitrateKbps: o.cfg.Bitrate, CRF: o.cfg.CRF,
+		GOP: max(1, int(math.Round(o.cfg.Keyint.D.Seconds()*fps))),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: opening encoder: %w", errPermanent, err)
+	}
+	o.enc, o.encW, o.encH = enc, w, h
+	o.conv = transcode.NewConverter(w, h, enc.PixelFormat())
+	o.info = nil
+	o.stats.setEncoder(enc.Info())
+	o.log.Info("encoder opened", "encoder", enc.Info().Name, "size", fmt.Sprintf("%dx%d", w, h),
+		"fps", fps, "reason", enc.Info().Reason)
+	return nil
+}
+
+func (o *output) drainEncoder() error {
+	for {
+		err := o.enc.ReceivePacket(o.pkt)
+		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("encoding: %w", err)
+		}
+		o.publish(o.pkt.Data(), media.CodecH264, o.encW, o.encH, o.pkt.Pts(), o.pkt.Dts())
+		o.pkt.Unref()
+	}
+}
+
+// publish copies one Annex B access unit out of libav memory and hands it
+// to the hub. Units before the first parameter sets are dropped: no
+// reader could decode them.
+func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int64) {
+	data = bytes.Clone(data)
+	nalus := transcode.SplitAnnexB(data, nil)
+	idr, ps := scanNALUs(codec, nalus)
+	if idr && ps.changes(o.info) && ps.sps != nil {
+		o.info = ps.merge(media.StreamInfo{Codec: codec, Width: w, Height: h, FPS: o.fps()})
+	}
+	if o.info == nil {
+		return
+	}
+	o.hub.Publish(&media.AccessUnit{Info: o.info, NALUs: nalus, PTS: pts, DTS: dts, IDR: idr, Received: o.received})
+	o.stats.frameOut(time.Now())
+}
+
+func (o *output) closeEncoder() {
+	if o.enc != nil {
+		o.enc.Close()
+		o.enc = nil
+	}
+	if o.conv != nil {
+		o.conv.Close()
+		o.conv = nil
+	}
+}
+
+func (o *output) close() {
+	o.closeEncoder()
+	if o.pkt != nil {
+		o.pkt.Free()
+		o.pkt = nil
+	}
+}

@@ -1,0 +1,159 @@
+// Package pipeline runs one source: demux → decode → frame stage → encode
+// → hub, or a relay of the input's own H.264/H.265 when nothing changes the
+// picture. It restarts the source with backoff until stopped.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/media"
+)
+
+// FrameStage sees every decoded frame, in output size, before encoding.
+// It must not block: the vision stage samples and annotates here.
+type FrameStage interface {
+	Process(f *media.Frame)
+}
+
+// Backoff bounds the wait between attempts.
+type Backoff struct {
+	Min, Max time.Duration
+}
+
+// Options configure a pipeline.
+type Options struct {
+	// Source has defaults resolved (config.Config.Resolve).
+	Source config.Source
+	URL    *config.SourceURL
+	Hub    *hub.Hub
+	Log    *slog.Logger
+	Stage  FrameStage
+	// Backoff defaults to 1 s up to 30 s.
+	Backoff Backoff
+}
+
+// Pipeline owns the goroutine that runs one source.
+type Pipeline struct {
+	opts   Options
+	log    *slog.Logger
+	stats  *stats
+	out    *output // persists across reconnects so timestamps continue
+	cancel context.CancelFunc
+	done   chan struct{}
+	stop   sync.Once
+}
+
+// errPermanent marks errors that retrying cannot fix.
+var errPermanent = errors.New("permanent")
+
+// New creates a stopped pipeline.
+func New(o Options) *Pipeline {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Backoff.Min <= 0 {
+		o.Backoff.Min = time.Second
+	}
+	if o.Backoff.Max < o.Backoff.Min {
+		o.Backoff.Max = 30 * time.Second
+	}
+	log := o.Log.With("source", o.Source.Name)
+	p := &Pipeline{opts: o, log: log, stats: newStats(), done: make(chan struct{})}
+	p.out = newOutput(o.Hub, o.Source.Encoder, o.Stage, p.stats, log)
+	return p
+}
+
+// Start runs the source in the background until Stop.
+func (p *Pipeline) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go p.run(ctx)
+}
+
+// Stop cancels the source and waits until every goroutine and libav object
+// of it is gone.
+func (p *Pipeline) Stop() {
+	p.stop.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+			<-p.done
+		}
+		p.out.close()
+		p.stats.setState(StateStopped, nil)
+	})
+}
+
+// Stats returns a snapshot of the pipeline's state and counters.
+func (p *Pipeline) Stats() Stats { return p.stats.snapshot() }
+
+func (p *Pipeline) run(ctx context.Context) {
+	defer close(p.done)
+	wait := p.opts.Backoff.Min
+	for attempt := 1; ; attempt++ {
+		p.stats.attempt(attempt)
+		produced, err := p.runOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errPermanent):
+			p.log.Error("source failed", "err", err)
+			p.stats.setState(StateFailed, err)
+			return
+		case errors.Is(err, errFinished):
+			p.log.Info("source ended")
+			p.stats.setState(StateStopped, nil)
+			return
+		}
+		if produced {
+			wait = p.opts.Backoff.Min
+		}
+		p.log.Warn("source interrupted, retrying", "err", err, "in", wait.Round(time.Millisecond))
+		p.stats.setState(StateRetrying, err)
+		if !sleepCtx(ctx, jitter(wait)) {
+			return
+		}
+		wait = min(wait*2, p.opts.Backoff.Max)
+	}
+}
+
+// runOnce opens the source and runs it until it fails. produced tells
+// whether any frame came out, which resets the backoff.
+func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("panic in source, restarting", "panic", r)
+			err = errors.New("internal error (recovered panic)")
+		}
+	}()
+	s, err := openSession(ctx, p.opts, p.stats, p.log)
+	if err != nil {
+		return false, err
+	}
+	defer s.close()
+	before := p.stats.framesOut.Load()
+	err = s.run(ctx, p.out)
+	return p.stats.framesOut.Load() > before, err
+}
+
+// jitter spreads retries of many sources by ±20%.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,187 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/asticode/go-astiav"
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/transcode"
+)
+
+const (
+	// packetPool bounds the packets between demux and decode: a slow
+	// decoder back-pressures the demuxer instead of queueing.
+	packetPool = 8
+	// maxDecodeErrors in a row make the session reconnect.
+	maxDecodeErrors = 100
+)
+
+// errFinished means a finite input ended and should not be retried.
+var errFinished = errors.New("input finished")
+
+// session is one connection to the source: from open to failure.
+type session struct {
+	opts  Options
+	stats *stats
+	log   *slog.Logger
+	in    *transcode.Input
+	info  transcode.VideoInfo
+	dec   *transcode.Decoder // nil when relaying
+}
+
+func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*session, error) {
+	u := o.URL
+	in, err := transcode.OpenInput(ctx, transcode.InputOptions{
+		URL: u.Input, Format: u.Format, Options: u.Options, Whitelist: u.Whitelist,
+		Transport: o.Source.Transport, ConnectTimeout: o.Source.ConnectTimeout.D,
+		ReadTimeout: o.Source.ReadTimeout.D, RealTime: u.RealTime, Loop: u.Loop,
+	})
+	if errors.Is(err, transcode.ErrNoWhitelist) {
+		return nil, fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &session{opts: o, stats: st, log: log, in: in, info: in.Info()}
+	if s.transcoding() {
+		if s.dec, err = transcode.NewDecoder(s.info.Params, o.Source.HWAccel); err != nil {
+			in.Close()
+			return nil, err
+		}
+		st.setInput(s.info, s.dec.Info())
+		log.Info("source opened", "codec", s.info.Codec, "size", fmt.Sprintf("%dx%d", s.info.Width, s.info.Height),
+			"fps", s.info.FPS, "decoder", s.dec.Info().Name, "hardware", s.dec.Info().Hardware, "reason", s.dec.Info().Reason)
+		return s, nil
+	}
+	st.setInput(s.info, transcode.CodecInfo{Reason: "relay: not decoded"})
+	log.Info("source opened, relaying", "codec", s.info.Codec)
+	return s, nil
+}
+
+// transcoding is false only for an H.264/H.265 input that nothing changes.
+func (s *session) transcoding() bool {
+	id := s.info.CodecID
+	return s.opts.Source.Transcoding() || (id != astiav.CodecIDH264 && id != astiav.CodecIDHevc)
+}
+
+func (s *session) close() {
+	if s.dec != nil {
+		s.dec.Close()
+	}
+	s.in.Close()
+}
+
+func (s *session) run(ctx context.Context, out *output) error {
+	out.beginInput(s.info)
+	if s.dec == nil {
+		return s.relay(ctx, out)
+	}
+	return s.transcode(ctx, out)
+}
+
+// transcode runs the demuxer in its own goroutine so network reads overlap
+// decoding and encoding; packets travel by reference through a bounded
+// pool and come back to it once decoded.
+func (s *session) transcode(ctx context.Context, out *output) error {
+	ctx, cancel := context.WithCancel(ctx)
+	pkts, free := make(chan *astiav.Packet, packetPool), make(chan *astiav.Packet, packetPool)
+	all := make([]*astiav.Packet, packetPool)
+	for i := range all {
+		all[i] = astiav.AllocPacket()
+		free <- all[i]
+	}
+	readErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		readErr <- s.demux(ctx, pkts, free)
+	}()
+	err := s.decodeLoop(ctx, pkts, free, out)
+	cancel()
+	s.in.Interrupt()
+	wg.Wait()
+	for _, p := range all {
+		p.Free()
+	}
+	if err == nil {
+		err = s.endOfInput(<-readErr)
+	}
+	return err
+}
+
+func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-chan *astiav.Packet) error {
+	defer close(pkts)
+	for {
+		var pkt *astiav.Packet
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case pkt = <-free:
+		}
+		if err := s.in.ReadPacket(ctx, pkt); err != nil {
+			return err
+		}
+		pkts <- pkt // never blocks: pkts holds the whole pool
+	}
+}
+
+// decodeLoop returns nil when the demuxer stopped (its error says why).
+func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, free chan<- *astiav.Packet, out *output) error {
+	frame := astiav.AllocFrame()
+	defer frame.Free()
+	failures := 0
+	for pkt := range pkts {
+		err := s.dec.SendPacket(pkt)
+		pkt.Unref()
+		free <- pkt
+		if err != nil && !errors.Is(err, astiav.ErrEagain) {
+			if failures++; failures > maxDecodeErrors {
+				return fmt.Errorf("decoding failed %d times in a row: %w", failures, err)
+			}
+			continue
+		}
+		failures = 0
+		if err := s.drainDecoder(frame, out); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *session) drainDecoder(frame *astiav.Frame, out *output) error {
+	for {
+		err := s.dec.ReceiveFrame(frame)
+		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("decoding: %w", err)
+		}
+		s.stats.framesIn.Add(1)
+		err = out.writeFrame(frame)
+		frame.Unref()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// endOfInput decides what the demuxer's last error means: a local file
+// that ends without looping is finished, everything else is retried.
+func (s *session) endOfInput(err error) error {
+	if errors.Is(err, transcode.ErrEndOfStream) {
+		if s.opts.URL.Kind != config.KindNetwork {
+			return errFinished
+		}
+		return errors.New("stream ended")
+	}
+	return err
+}
