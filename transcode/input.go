@@ -79,6 +79,9 @@ type Input struct {
 	opened   bool
 }
 
+// registerDevices makes lavfi and v4l2 available as input formats.
+var registerDevices = sync.OnceFunc(astiav.RegisterAllDevices)
+
 // OpenInput opens and probes an input. ctx cancels the attempt; after
 // OpenInput returns, cancelling ctx interrupts a blocked ReadPacket too.
 func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
@@ -88,6 +91,7 @@ func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = defaultOpenWait
 	}
+	registerDevices()
 	in := &Input{opts: opts, stop: make(chan struct{})}
 	in.fc = astiav.AllocFormatContext()
 	if in.fc == nil {
