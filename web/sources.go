@@ -1,0 +1,160 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/manager"
+)
+
+const apiPrefix = "/api/v1"
+
+// nameRe mirrors the config's name rule; checking it here keeps arbitrary
+// path segments away from the manager and makes Location headers safe.
+var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+var badName = &config.ValidationError{Field: "name", Reason: "must match " + nameRe.String()}
+
+// Content types accepted for request bodies.
+var (
+	jsonTypes  = []string{"application/json"}
+	patchTypes = []string{"application/json", "application/merge-patch+json"}
+)
+
+type api struct {
+	src     Sources
+	log     *slog.Logger
+	maxBody int64
+}
+
+func (a *api) mount(g *gin.RouterGroup) {
+	g.GET("/sources", a.list)
+	g.POST("/sources", a.create)
+	g.GET("/sources/:name", a.get)
+	g.PATCH("/sources/:name", a.patch)
+	g.DELETE("/sources/:name", a.remove)
+}
+
+func (a *api) list(c *gin.Context) {
+	list := a.src.List()
+	if list == nil {
+		list = []manager.Status{} // "sources": [] rather than null
+	}
+	c.JSON(http.StatusOK, gin.H{"sources": list})
+}
+
+func (a *api) create(c *gin.Context) {
+	raw, ok := a.readObject(c, jsonTypes)
+	if !ok {
+		return
+	}
+	src, err := decodeSource(raw)
+	if err != nil {
+		a.fail(c, "", err)
+		return
+	}
+	st, err := a.src.Add(src)
+	if err != nil {
+		a.fail(c, src.Name, err)
+		return
+	}
+	c.Header("Location", apiPrefix+"/sources/"+src.Name)
+	c.JSON(http.StatusCreated, st)
+}
+
+func (a *api) get(c *gin.Context) {
+	name, ok := pathName(c)
+	if !ok {
+		return
+	}
+	st, err := a.src.Get(name)
+	if err != nil {
+		a.fail(c, name, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (a *api) patch(c *gin.Context) {
+	name, ok := pathName(c)
+	if !ok {
+		return
+	}
+	raw, ok := a.readObject(c, patchTypes)
+	if !ok {
+		return
+	}
+	if err := checkPatch(raw, name); err != nil {
+		a.fail(c, name, err)
+		return
+	}
+	st, err := a.src.Update(name, raw)
+	if err != nil {
+		a.fail(c, name, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (a *api) remove(c *gin.Context) {
+	name, ok := pathName(c)
+	if !ok {
+		return
+	}
+	if err := a.src.Remove(name); err != nil {
+		a.fail(c, name, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// pathName returns the :name parameter, answering 400 when it could never
+// be a source name (a 404 would hide the typo from the user).
+func pathName(c *gin.Context) (string, bool) {
+	name := c.Param("name")
+	if !nameRe.MatchString(name) {
+		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: badName.Error(), Field: badName.Field})
+		return "", false
+	}
+	return name, true
+}
+
+// fail maps an error from decoding or from Sources to its status code.
+// Unknown errors are the server's fault: logged, never shown.
+func (a *api) fail(c *gin.Context, name string, err error) {
+	var ve *config.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		msg := ve.Error()
+		if ve.Field == "" {
+			msg = ve.Reason
+		}
+		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: redact(msg), Field: ve.Field})
+	case errors.Is(err, manager.ErrNotFound):
+		writeError(c, http.StatusNotFound, fmt.Sprintf("source %q not found", name))
+	case errors.Is(err, manager.ErrExists):
+		writeError(c, http.StatusConflict, fmt.Sprintf("source %q already exists", name))
+	default:
+		a.log.Error("web: source manager failed", "method", c.Request.Method,
+			"path", c.Request.URL.Path, "err", redact(err.Error()))
+		writeError(c, http.StatusInternalServerError, "internal error")
+	}
+}
+
+var urlRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://\S+`)
+
+// redact masks the password of every URL in a message. Status already
+// carries masked URLs, but error texts come from code web does not own.
+func redact(msg string) string {
+	return urlRe.ReplaceAllStringFunc(msg, func(u string) string {
+		trimmed := strings.TrimRight(u, `"'),;:.`) // quoting around the URL
+		return config.MaskURL(trimmed) + u[len(trimmed):]
+	})
+}
