@@ -96,7 +96,7 @@ func TestReaderSequence(t *testing.T) {
 }
 
 func TestSlowReaderDoesNotSlowFastOne(t *testing.T) {
-	const n = 2000
+	const n = 2005 // ends 5 units into a GOP, so the slow ring is not empty
 	h := New("t")
 	fast := h.Subscribe(n)
 	slow := h.Subscribe(8)
@@ -128,7 +128,9 @@ func TestSlowReaderDoesNotSlowFastOne(t *testing.T) {
 		t.Error("slow reader dropped nothing")
 	}
 	// What the slow reader still has starts at an IDR.
-	first, err := slow.Next(t.Context())
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	first, err := slow.Next(ctx)
 	if err != nil || !first.IDR {
 		t.Errorf("slow reader resumed with %+v, %v; want an IDR", first, err)
 	}

@@ -1,0 +1,197 @@
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+
+	"github.com/visiongate/visiongate/gateway/hub"
+)
+
+// Reasons a path cannot give a stream to a request.
+var (
+	errPathGone     = errors.New("rtsp: path detached or its source ended")
+	errPathNotReady = errors.New("rtsp: stream not ready")
+)
+
+// settings are the Server fields with defaults applied, fixed at Start.
+type settings struct {
+	describeTimeout time.Duration
+	writeQueueSize  int
+	ringSize        int
+	log             *slog.Logger
+}
+
+// path is one attached hub. Its goroutine (run) owns the ServerStream's
+// lifetime; request handlers only read it.
+type path struct {
+	name   string
+	hub    *hub.Hub
+	ctx    context.Context // cancelled by stop
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+
+	waiters atomic.Int32 // DESCRIBEs waiting in waitStream (observed by tests)
+
+	mu      sync.Mutex
+	running bool
+	ended   bool // run returned: no stream will come
+	stream  *gortsplib.ServerStream
+	changed chan struct{} // closed (and replaced) whenever stream or ended changes
+	readers map[*gortsplib.ServerSession]struct{}
+}
+
+func newPath(parent context.Context, name string, h *hub.Hub) *path {
+	ctx, cancel := context.WithCancel(parent)
+	return &path{
+		name:    name,
+		hub:     h,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+		readers: make(map[*gortsplib.ServerSession]struct{}),
+	}
+}
+
+func (p *path) markRunning() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running = true
+}
+
+// stop cancels the path and, if its goroutine was started, waits for it; the
+// goroutine closes the stream, which disconnects the readers.
+func (p *path) stop() {
+	p.cancel()
+	p.mu.Lock()
+	running := p.running
+	p.mu.Unlock()
+	if running {
+		<-p.done
+	}
+}
+
+// run forwards the hub's units from r to the stream until the path is
+// stopped or the hub is closed. r is subscribed by the caller, so nothing
+// published after Attach returns is missed.
+func (p *path) run(r *hub.Reader, srv *gortsplib.Server, log *slog.Logger) {
+	defer close(p.done)
+	defer r.Close()
+	log = log.With("path", p.name)
+	w := &writer{p: p, srv: srv}
+	defer w.closeStream()
+	defer p.setEnded()
+
+	// A hub that is already running tells us its parameters: DESCRIBE can be
+	// answered now rather than at the next IDR.
+	if info := p.hub.LastKeyframeInfo(); info != nil {
+		if err := w.restart(info); err != nil {
+			log.Warn("rtsp: cannot serve stream", "err", err)
+		}
+	}
+	var errs uint64
+	for {
+		au, err := r.Next(p.ctx)
+		if err != nil {
+			if errors.Is(err, hub.ErrClosed) {
+				log.Info("rtsp: source hub closed")
+			}
+			return
+		}
+		if err := w.write(au); err != nil {
+			errs++
+			if errs&(errs-1) == 0 { // log on powers of two: no flood
+				log.Warn("rtsp: cannot forward access unit", "err", err, "errors", errs)
+			}
+		}
+	}
+}
+
+// setStream publishes st to request handlers and returns the previous one,
+// which the caller closes.
+func (p *path) setStream(st *gortsplib.ServerStream) *gortsplib.ServerStream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.stream
+	p.stream = st
+	p.broadcastLocked()
+	return old
+}
+
+func (p *path) setEnded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ended = true
+	p.broadcastLocked()
+}
+
+func (p *path) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// currentStream returns the stream now, or nil.
+func (p *path) currentStream() *gortsplib.ServerStream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return nil
+	}
+	return p.stream
+}
+
+// waitStream returns the stream, waiting up to timeout for a path whose
+// source has not produced its first IDR yet.
+func (p *path) waitStream(timeout time.Duration) (*gortsplib.ServerStream, error) {
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		st, ended, changed := p.stream, p.ended, p.changed
+		p.mu.Unlock()
+		switch {
+		case ended:
+			return nil, errPathGone
+		case st != nil:
+			return st, nil
+		}
+		select {
+		case <-changed:
+		case <-p.ctx.Done():
+			return nil, errPathGone
+		case <-timer.C:
+			return nil, errPathNotReady
+		}
+	}
+}
+
+// addReader counts a playing session; false if the path is going away.
+func (p *path) addReader(ss *gortsplib.ServerSession) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended || p.ctx.Err() != nil {
+		return false
+	}
+	p.readers[ss] = struct{}{}
+	return true
+}
+
+func (p *path) removeReader(ss *gortsplib.ServerSession) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.readers, ss)
+}
+
+func (p *path) readerCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.readers)
+}

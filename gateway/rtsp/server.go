@@ -1,0 +1,275 @@
+// Package rtsp publishes hubs over RTSP: rtsp://HOST:PORT/<name>.
+//
+// Each attached path runs one goroutine that reads its hub, packetizes every
+// access unit once (H.264 or H.265, RTP payload type 96) and hands the
+// packets to a gortsplib ServerStream, which fans them out to the readers
+// with one bounded write queue per reader: a slow reader loses packets, the
+// others do not notice. Only playback is offered; ANNOUNCE/RECORD are
+// answered 501 Not Implemented by gortsplib.
+//
+// UDP: gortsplib serves every UDP reader from one RTP/RTCP listener pair on
+// an even port and the next one. UDPRTPAddress/UDPRTCPAddress name that
+// pair; both empty disables UDP (readers then use TCP). Port 0 in
+// UDPRTPAddress (with UDPRTCPAddress empty or also port 0) makes Start bind a
+// free consecutive pair on that host, which UDPAddrs reports.
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+
+	"github.com/visiongate/visiongate/gateway/hub"
+)
+
+// Defaults for the zero-valued fields of Server.
+const (
+	DefaultUDPRTPAddress   = ":8000"
+	DefaultUDPRTCPAddress  = ":8001"
+	DefaultDescribeTimeout = 5 * time.Second
+	DefaultWriteQueueSize  = 512
+	DefaultRingSize        = 256
+)
+
+// Errors returned by Start.
+var (
+	ErrAlreadyStarted = errors.New("rtsp: server already started")
+	ErrServerClosed   = errors.New("rtsp: server closed")
+)
+
+var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidName reports whether name can be served as a path.
+func ValidName(name string) bool { return nameRe.MatchString(name) }
+
+// Server serves attached hubs to RTSP readers. Set the exported fields before
+// Start and do not change them afterwards; the methods are safe for
+// concurrent use.
+type Server struct {
+	// Addr is the RTSP (TCP) listen address, e.g. ":8554" or "127.0.0.1:0".
+	Addr string
+	// UDPRTPAddress and UDPRTCPAddress are the UDP transport listeners (see
+	// the package comment); both empty disables UDP. DefaultUDPRTPAddress and
+	// DefaultUDPRTCPAddress are the conventional values.
+	UDPRTPAddress  string
+	UDPRTCPAddress string
+	// DescribeTimeout bounds how long a DESCRIBE of an attached path whose
+	// stream is not ready yet waits before answering 503.
+	DescribeTimeout time.Duration
+	// WriteQueueSize is the per-reader packet queue (a power of two).
+	WriteQueueSize int
+	// RingSize is the per-path hub reader ring, in access units.
+	RingSize int
+	// Log may be nil.
+	Log *slog.Logger
+
+	mu      sync.Mutex
+	srv     *gortsplib.Server
+	cfg     settings
+	paths   map[string]*path
+	started bool
+	closed  bool
+	ctx     context.Context // parent of every path's context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Start listens on Addr (and the UDP pair) and starts serving.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if s.started {
+		return ErrAlreadyStarted
+	}
+	s.cfg = s.config()
+	srv := &gortsplib.Server{
+		Handler:        &handler{s: s},
+		RTSPAddress:    s.Addr,
+		WriteQueueSize: s.cfg.writeQueueSize,
+	}
+	udp, err := configureUDP(srv, s.UDPRTPAddress, s.UDPRTCPAddress)
+	if err != nil {
+		return err
+	}
+	err = srv.Start()
+	udp.closeUnused()
+	if err != nil {
+		return err
+	}
+	s.srv = srv
+	s.started = true
+	s.initLocked()
+	for _, p := range s.paths {
+		s.startPathLocked(p)
+	}
+	return nil
+}
+
+func (s *Server) config() settings {
+	c := settings{
+		describeTimeout: s.DescribeTimeout,
+		writeQueueSize:  s.WriteQueueSize,
+		ringSize:        s.RingSize,
+		log:             s.logger(),
+	}
+	if c.describeTimeout <= 0 {
+		c.describeTimeout = DefaultDescribeTimeout
+	}
+	if c.writeQueueSize <= 0 {
+		c.writeQueueSize = DefaultWriteQueueSize
+	}
+	if c.ringSize <= 0 {
+		c.ringSize = DefaultRingSize
+	}
+	return c
+}
+
+// initLocked creates the maps and the parent context; s.mu is held.
+func (s *Server) initLocked() {
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.paths = make(map[string]*path)
+	}
+}
+
+// ListenAddr returns the actual RTSP host:port after Start, or "".
+func (s *Server) ListenAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.NetListener().Addr().String()
+}
+
+// UDPAddrs returns the actual UDP RTP and RTCP listen addresses after Start,
+// or empty strings when UDP is disabled.
+func (s *Server) UDPAddrs() (rtp, rtcp string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return "", ""
+	}
+	return s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress
+}
+
+// Attach serves h at rtsp://HOST:PORT/<name>, replacing (and disconnecting
+// the readers of) another hub attached under that name; attaching the same
+// hub again does nothing. Invalid names and nil hubs are logged and ignored,
+// and so is Attach after Close. Attach may be called before Start.
+func (s *Server) Attach(name string, h *hub.Hub) {
+	if !ValidName(name) || h == nil {
+		s.logger().Warn("rtsp: not attaching invalid path", "path", name)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.initLocked()
+	old := s.paths[name]
+	if old != nil && old.hub == h {
+		s.mu.Unlock()
+		return // already served: keep its readers
+	}
+	p := newPath(s.ctx, name, h)
+	s.paths[name] = p
+	if s.started {
+		s.startPathLocked(p)
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+}
+
+// Detach stops serving name: its readers are disconnected and new requests
+// get 404. It returns once the path's goroutine has exited.
+func (s *Server) Detach(name string) {
+	s.mu.Lock()
+	p := s.paths[name]
+	delete(s.paths, name)
+	s.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// Readers returns how many RTSP sessions are playing name.
+func (s *Server) Readers(name string) int {
+	if p := s.lookup(name); p != nil {
+		return p.readerCount()
+	}
+	return 0
+}
+
+// Close detaches every path, closes the listeners and every connection, and
+// waits for all goroutines. Calling it again does nothing.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	paths := s.paths
+	s.paths = nil
+	srv := s.srv
+	if s.cancel != nil {
+		s.cancel() // also wakes DESCRIBEs waiting for a stream
+	}
+	s.mu.Unlock()
+
+	for _, p := range paths {
+		p.stop()
+	}
+	if srv != nil {
+		srv.Close()
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) lookup(name string) *path {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paths[name]
+}
+
+// startPathLocked launches p's goroutine; s.mu is held.
+func (s *Server) startPathLocked(p *path) {
+	p.markRunning()
+	r := p.hub.Subscribe(s.cfg.ringSize)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.run(r, s.srv, s.cfg.log)
+	}()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// pathName turns a request path ("/cam1", "cam1/", "/cam1?x=1") into a path
+// name, or "" when it is not a valid one-segment name.
+func pathName(p string) string {
+	p, _, _ = strings.Cut(p, "?")
+	p = strings.Trim(p, "/")
+	if !ValidName(p) {
+		return ""
+	}
+	return p
+}

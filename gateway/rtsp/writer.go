@@ -1,0 +1,208 @@
+package rtsp
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/pion/rtp"
+
+	"github.com/visiongate/visiongate/gateway/media"
+)
+
+// payloadType is the dynamic RTP payload type of the video format.
+const payloadType = 96
+
+// UnsupportedCodecError reports a hub carrying a codec RTSP cannot serve.
+type UnsupportedCodecError struct{ Codec media.Codec }
+
+func (e UnsupportedCodecError) Error() string {
+	return fmt.Sprintf("rtsp: unsupported codec %q", e.Codec)
+}
+
+// rtpEncoder is what rtph264.Encoder and rtph265.Encoder have in common.
+type rtpEncoder interface {
+	Encode(nalus [][]byte) ([]*rtp.Packet, error)
+}
+
+// writer turns access units into RTP packets on the path's ServerStream. It
+// belongs to the path's goroutine.
+type writer struct {
+	p   *path
+	srv *gortsplib.Server
+
+	info     *media.StreamInfo // Info the stream was built or reloaded from
+	stream   *gortsplib.ServerStream
+	medi     *description.Media
+	forma    format.Format
+	enc      rtpEncoder
+	tsOffset uint32   // random RTP timestamp start (RFC 3550)
+	nalus    [][]byte // scratch: parameter sets + unit
+}
+
+func (w *writer) write(au *media.AccessUnit) error {
+	ok, err := w.accept(au)
+	if !ok {
+		return err
+	}
+	pkts, err := w.enc.Encode(w.withParams(au))
+	if err != nil {
+		return err
+	}
+	ts := w.tsOffset + uint32(au.PTS) // modular, like RTP timestamps
+	for _, pkt := range pkts {
+		pkt.Timestamp = ts
+		if err := w.stream.WritePacketRTP(w.medi, pkt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// accept follows au.Info changes and reports whether au can be sent now.
+func (w *writer) accept(au *media.AccessUnit) (bool, error) {
+	info := au.Info
+	switch {
+	case info == nil || info == w.info:
+		return w.stream != nil, nil
+	case w.stream != nil && sameShape(w.info, info):
+		// New parameter sets, same picture: readers keep playing.
+		w.reload(info)
+		return true, nil
+	case !au.IDR:
+		return false, nil // a new stream can only start at an IDR
+	}
+	if err := w.restart(info); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func sameShape(a, b *media.StreamInfo) bool {
+	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height
+}
+
+// restart replaces the stream (disconnecting its readers) with one built
+// from info.
+func (w *writer) restart(info *media.StreamInfo) error {
+	w.closeStream()
+	w.info = info // on error too: do not retry the same Info on every unit
+	forma, enc, err := newFormat(info)
+	if err != nil {
+		return err
+	}
+	medi := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	st := &gortsplib.ServerStream{
+		Server: w.srv,
+		Desc:   &description.Session{Title: w.p.name, Medias: []*description.Media{medi}},
+	}
+	if err := st.Initialize(); err != nil {
+		return err
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	w.tsOffset = binary.BigEndian.Uint32(b[:])
+	w.stream, w.medi, w.forma, w.enc = st, medi, forma, enc
+	w.p.setStream(st)
+	return nil
+}
+
+func (w *writer) reload(info *media.StreamInfo) {
+	switch f := w.forma.(type) {
+	case *format.H264:
+		f.SPS, f.PPS = info.SPS, info.PPS
+	case *format.H265:
+		f.VPS, f.SPS, f.PPS = info.VPS, info.SPS, info.PPS
+	}
+	w.stream.ReloadDesc()
+	w.info = info
+}
+
+// closeStream withdraws the stream from handlers and disconnects its readers.
+func (w *writer) closeStream() {
+	if w.stream == nil {
+		return
+	}
+	w.p.setStream(nil)
+	w.stream.Close()
+	w.stream, w.medi, w.forma, w.enc = nil, nil, nil, nil
+}
+
+func newFormat(info *media.StreamInfo) (format.Format, rtpEncoder, error) {
+	switch info.Codec {
+	case media.CodecH264:
+		f := &format.H264{PayloadTyp: payloadType, PacketizationMode: 1, SPS: info.SPS, PPS: info.PPS}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, enc, nil
+	case media.CodecH265:
+		f := &format.H265{PayloadTyp: payloadType, VPS: info.VPS, SPS: info.SPS, PPS: info.PPS}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, enc, nil
+	}
+	return nil, nil, UnsupportedCodecError{Codec: info.Codec}
+}
+
+// withParams returns the unit's NALUs with the parameter sets in front of
+// an IDR that lacks them, so a reader that missed the SDP (or joins over a
+// lossy UDP link) can still start decoding at any IDR.
+func (w *writer) withParams(au *media.AccessUnit) [][]byte {
+	codec := w.info.Codec
+	if !au.IDR || hasParams(codec, au.NALUs) {
+		return au.NALUs
+	}
+	at := 0
+	if len(au.NALUs) > 0 && isAUD(codec, au.NALUs[0]) {
+		at = 1 // the access unit delimiter must stay first
+	}
+	w.nalus = append(w.nalus[:0], au.NALUs[:at]...)
+	if codec == media.CodecH265 {
+		w.nalus = appendNonEmpty(w.nalus, w.info.VPS)
+	}
+	w.nalus = appendNonEmpty(w.nalus, w.info.SPS)
+	w.nalus = appendNonEmpty(w.nalus, w.info.PPS)
+	w.nalus = append(w.nalus, au.NALUs[at:]...)
+	return w.nalus
+}
+
+func appendNonEmpty(nalus [][]byte, n []byte) [][]byte {
+	if len(n) == 0 {
+		return nalus
+	}
+	return append(nalus, n)
+}
+
+func hasParams(codec media.Codec, nalus [][]byte) bool {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		if codec == media.CodecH265 && len(n) >= 2 && h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_SPS_NUT {
+			return true
+		}
+		if codec == media.CodecH264 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			return true
+		}
+	}
+	return false
+}
+
+func isAUD(codec media.Codec, n []byte) bool {
+	if len(n) == 0 {
+		return false
+	}
+	if codec == media.CodecH265 {
+		return h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_AUD_NUT
+	}
+	return h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter
+}
