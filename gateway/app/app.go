@@ -38,7 +38,8 @@ type App struct {
 func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	routeLibavLogs(log)
 	a := &App{log: log, failed: make(chan error, 2), httpDone: make(chan struct{})}
-	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: log}
+	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: log,
+		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress)}
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
@@ -114,6 +115,14 @@ func (a *App) outputURLs(publicHost string) func(string) manager.Outputs {
 	}
 }
 
+// udpAddr maps the config's "off" to the RTSP server's "no UDP".
+func udpAddr(a string) string {
+	if a == "off" {
+		return ""
+	}
+	return a
+}
+
 func hostPort(publicHost, listen string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -130,10 +139,10 @@ func hostPort(publicHost, listen string) string {
 // rtspPublisher adapts the RTSP server to the manager's Publisher.
 type rtspPublisher struct{ s *rtsp.Server }
 
-func (p rtspPublisher) Protocol() string                 { return "rtsp" }
-func (p rtspPublisher) Attach(name string, h *hub.Hub)   { p.s.Attach(name, h) }
-func (p rtspPublisher) Detach(name string)               { p.s.Detach(name) }
-func (p rtspPublisher) Readers(name string) int          { return p.s.Readers(name) }
+func (p rtspPublisher) Protocol() string               { return "rtsp" }
+func (p rtspPublisher) Attach(name string, h *hub.Hub) { p.s.Attach(name, h) }
+func (p rtspPublisher) Detach(name string)             { p.s.Detach(name) }
+func (p rtspPublisher) Readers(name string) int        { return p.s.Readers(name) }
 
 // routeLibavLogs sends libav's warnings and errors to the logger once.
 func routeLibavLogs(log *slog.Logger) {

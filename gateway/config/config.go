@@ -18,9 +18,13 @@ var defaultYAML []byte
 
 // Config is the whole gateway configuration.
 type Config struct {
-	HTTP  string `yaml:"http" json:"http"`
-	RTSP  string `yaml:"rtsp" json:"rtsp"`
-	State string `yaml:"state" json:"state"`
+	HTTP string `yaml:"http" json:"http"`
+	RTSP string `yaml:"rtsp" json:"rtsp"`
+	// RTSP over UDP needs an even/odd pair of ports for RTP and RTCP;
+	// empty strings keep the defaults, "off" disables UDP.
+	RTSPRTPAddress  string `yaml:"rtsp_rtp_address" json:"rtsp_rtp_address"`
+	RTSPRTCPAddress string `yaml:"rtsp_rtcp_address" json:"rtsp_rtcp_address"`
+	State           string `yaml:"state" json:"state"`
 	// PublicHost is the host name used in output URLs shown to users;
 	// empty means the host the request came to (or 127.0.0.1).
 	PublicHost string `yaml:"public_host" json:"public_host"`
@@ -81,6 +85,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.RTSP == "" {
 		c.RTSP = ":8554"
+	}
+	if c.RTSPRTPAddress == "" && c.RTSPRTCPAddress == "" {
+		c.RTSPRTPAddress, c.RTSPRTCPAddress = ":8000", ":8001"
 	}
 	if c.HWAccel == "" {
 		c.HWAccel = HWAccelAuto

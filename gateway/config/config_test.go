@@ -19,7 +19,7 @@ func TestDefaultConfigRunsTheDemo(t *testing.T) {
 func TestParse(t *testing.T) {
 	cases := []struct {
 		name, yaml, wantErr string
-		sources            int
+		sources             int
 	}{
 		{"empty file uses defaults", "", "", 0},
 		{"empty source list", "sources: []\n", "", 0},

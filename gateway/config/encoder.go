@@ -12,7 +12,7 @@ type Encoder struct {
 	Bitrate int `yaml:"bitrate,omitempty" json:"bitrate,omitempty"`
 	CRF     int `yaml:"crf,omitempty" json:"crf,omitempty"`
 	// Keyint is the keyframe interval.
-	Keyint Duration `yaml:"keyint,omitempty" json:"keyint,omitempty"`
+	Keyint Duration `yaml:"keyint,omitempty" json:"keyint,omitzero"`
 	// Optional output size and frame rate; 0 keeps the input's. Setting
 	// only one of width/height keeps the aspect ratio.
 	Width  int     `yaml:"width,omitempty" json:"width,omitempty"`

@@ -38,12 +38,12 @@ type Source struct {
 	// Transcode false republishes the input's H.264/H.265 untouched when
 	// no vision runs. Default true.
 	Transcode *bool   `yaml:"transcode,omitempty" json:"transcode,omitempty"`
-	Encoder   Encoder `yaml:"encoder,omitempty" json:"encoder,omitempty"`
+	Encoder   Encoder `yaml:"encoder,omitempty" json:"encoder,omitzero"`
 	Vision    *Vision `yaml:"vision,omitempty" json:"vision,omitempty"`
 	// ConnectTimeout bounds opening the input; ReadTimeout bounds the wait
 	// for the next packet once running.
-	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
-	ReadTimeout    Duration `yaml:"read_timeout,omitempty" json:"read_timeout,omitempty"`
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitzero"`
+	ReadTimeout    Duration `yaml:"read_timeout,omitempty" json:"read_timeout,omitzero"`
 }
 
 // Vision selects a detector for a source; the vision stage reads it.

@@ -73,7 +73,7 @@ func (m *Manager) status(e *entry) Status {
 	src.URL = config.MaskURL(src.URL)
 	s := Status{
 		Name: src.Name, State: st.State, Source: src,
-		Input: InputStatus{Codec: st.Input.Codec, Width: st.Input.Width, Height: st.Input.Height, FPS: st.Input.FPS},
+		Input:   InputStatus{Codec: st.Input.Codec, Width: st.Input.Width, Height: st.Input.Height, FPS: st.Input.FPS},
 		Decoder: CodecStatus(st.Decoder), Encoder: CodecStatus(st.Encoder),
 		FramesIn: st.FramesIn, FramesOut: st.FramesOut, FPSOut: st.FPSOut,
 		Attempts: st.Attempts, LastError: st.LastError, Since: st.Since,

@@ -87,4 +87,3 @@ func (o *output) relayPacket(p *astiav.Packet) {
 	}
 	o.publish(p.Data(), o.inCodec, o.inW, o.inH, outPTS, outDTS)
 }
-

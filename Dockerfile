@@ -1,0 +1,36 @@
+# visiongate: multi-stage build on Debian 12 (bookworm) with the same
+# packages as scripts/setup.sh.
+#   docker build -t visiongate .
+#   docker run --rm -p 8080:8080 -p 8554:8554 -p 8000-8001:8000-8001/udp visiongate
+
+# The Go image is Debian 12 with Go 1.26 (Debian's own golang-go is 1.19).
+FROM golang:1.26-bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      pkg-config gcc g++ make \
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
+      libavdevice-dev libavfilter-dev libswresample-dev \
+      libopencv-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/visiongate ./cmd/visiongate \
+ # The runtime needs exactly the Debian packages that own the linked libraries.
+ && ldd /out/visiongate | awk '/=> \//{print $3}' | xargs -r dpkg -S 2>/dev/null \
+      | cut -d: -f1 | sort -u > /out/runtime-packages
+
+FROM debian:12-slim
+COPY --from=build /out/runtime-packages /tmp/runtime-packages
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates ffmpeg opencv-data $(cat /tmp/runtime-packages) \
+ && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
+ && useradd --system --uid 10001 --home-dir /var/lib/visiongate --create-home visiongate
+COPY --from=build /out/visiongate /usr/local/bin/visiongate
+USER visiongate
+WORKDIR /var/lib/visiongate
+EXPOSE 8080 8554 8000/udp 8001/udp
+ENTRYPOINT ["/usr/local/bin/visiongate"]
+CMD ["--state", "/var/lib/visiongate/state.json"]

@@ -1,0 +1,191 @@
+// Package testcam is a real RTSP camera for tests: a gortsplib server on
+// loopback that plays an H.264 clip made with ffmpeg's lavfi, in a loop, at
+// its frame rate, over TCP and UDP.
+package testcam
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/visiongate/visiongate/transcode"
+)
+
+// Options describe the camera's picture.
+type Options struct {
+	Width, Height, FPS int
+	// Path is the RTSP path; default "cam".
+	Path string
+}
+
+// Camera is a running test camera.
+type Camera struct {
+	URL    string
+	Opts   Options
+	AUs    [][][]byte // one clip's access units, looped
+	server *gortsplib.Server
+	stream *gortsplib.ServerStream
+	mu     sync.RWMutex
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	sent   atomic.Int64
+}
+
+// Start encodes a two-second clip and starts serving it.
+func Start(t testing.TB, o Options) *Camera {
+	t.Helper()
+	if o.Path == "" {
+		o.Path = "cam"
+	}
+	c := &Camera{Opts: o, AUs: encodeClip(t, o), stop: make(chan struct{})}
+	rtp, rtcp := FreeUDPPair(t)
+	c.server = &gortsplib.Server{
+		Handler:        c,
+		RTSPAddress:    "127.0.0.1:0",
+		UDPRTPAddress:  fmt.Sprintf("127.0.0.1:%d", rtp),
+		UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", rtcp),
+	}
+	if err := c.server.Start(); err != nil {
+		t.Fatalf("test camera: %v", err)
+	}
+	c.URL = fmt.Sprintf("rtsp://%s/%s", c.server.NetListener().Addr(), o.Path)
+	sps, pps := c.AUs[0][0], c.AUs[0][1]
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
+	c.stream = &gortsplib.ServerStream{Server: c.server, Desc: &description.Session{
+		Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}}}}
+	if err := c.stream.Initialize(); err != nil {
+		t.Fatalf("test camera stream: %v", err)
+	}
+	c.wg.Add(1)
+	go c.play(forma)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Close stops the camera and disconnects its clients.
+func (c *Camera) Close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.wg.Wait()
+	c.stream.Close()
+	c.server.Close()
+}
+
+func (c *Camera) play(forma *format.H264) {
+	defer c.wg.Done()
+	enc, err := forma.CreateEncoder()
+	if err != nil {
+		panic(err)
+	}
+	media := c.stream.Desc.Medias[0]
+	base := rand.Uint32()
+	tick := time.NewTicker(time.Second / time.Duration(c.Opts.FPS))
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		pkts, err := enc.Encode(c.AUs[i%len(c.AUs)])
+		if err != nil {
+			panic(err)
+		}
+		ts := base + uint32(i*90000/c.Opts.FPS)
+		for _, p := range pkts {
+			p.Timestamp = ts
+			_ = c.stream.WritePacketRTP(media, p)
+		}
+		c.sent.Store(int64(i + 1))
+	}
+}
+
+// OnDescribe serves the one stream on the camera's path.
+func (c *Camera) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Path != "/"+c.Opts.Path {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+// OnSetup accepts readers of the stream.
+func (c *Camera) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+// OnPlay starts a reader.
+func (c *Camera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// encodeClip makes a 2 s H.264 clip with an access unit delimiter before
+// each frame, so splitting into access units needs no slice parsing.
+func encodeClip(t testing.TB, o Options) [][][]byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "cam.h264")
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS), "-t", "2",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+		"-g", fmt.Sprint(o.FPS), "-bf", "0", "-x264-params", "aud=1", "-f", "h264", "-y", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus [][][]byte
+	for _, n := range transcode.SplitAnnexB(data, nil) {
+		if n[0]&0x1f == 9 { // access unit delimiter starts a new unit
+			aus = append(aus, nil)
+			continue
+		}
+		if len(aus) > 0 {
+			aus[len(aus)-1] = append(aus[len(aus)-1], n)
+		}
+	}
+	if len(aus) == 0 || aus[0][0][0]&0x1f != 7 {
+		t.Fatalf("clip does not start with SPS")
+	}
+	return aus
+}
+
+// FreeUDPPair finds an even/odd pair of free UDP ports, as RTSP servers
+// need for RTP and RTCP.
+func FreeUDPPair(t testing.TB) (int, int) {
+	t.Helper()
+	for range 100 {
+		p := 20000 + 2*rand.IntN(20000)
+		a, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		b, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return p, p + 1
+	}
+	t.Fatal("no free UDP port pair")
+	return 0, 0
+}
+
+// Sent is how many access units the camera has sent.
+func (c *Camera) Sent() int64 { return c.sent.Load() }
