@@ -20,9 +20,9 @@ type Reading struct {
 	NonMonotonic  int // access units whose timestamp did not increase
 	// BeforeIDR counts units that arrived before the first keyframe:
 	// an RTSP reader joins mid-GOP and waits for the next one.
-	BeforeIDR int
-	FirstAfter    time.Duration // from Read's start to the first unit
-	SPS           []byte
+	BeforeIDR  int
+	FirstAfter time.Duration // from Read's start to the first unit
+	SPS        []byte
 }
 
 // Read plays url over "tcp" or "udp" for d and reports what arrived.
