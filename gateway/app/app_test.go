@@ -276,3 +276,58 @@ func TestStateFileRestoresSources(t *testing.T) {
 	g2 := startGateway(t, "state: "+state+"\nsources: []\n")
 	g2.waitRunning("kept", 10*time.Second)
 }
+
+// The issue's bar: a 1280x720 30 fps camera added through the API plays
+// within seconds at its full frame rate.
+func TestHDCameraPlaysSoonAfterPOST(t *testing.T) {
+	cam := testcam.Start(t, testcam.Options{Width: 1280, Height: 720, FPS: 30})
+	g := startGateway(t, "sources: []\n")
+	posted := time.Now()
+	if code, b := g.do("POST", "/api/v1/sources", fmt.Sprintf(`{"name":"hd","url":%q}`, cam.URL)); code != 201 {
+		t.Fatalf("POST = %d %s", code, b)
+	}
+	// DESCRIBE waits for the first keyframe, as ffplay would need.
+	r, err := testcam.Read(g.rtspURL("hd"), "tcp", 4*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstFrame := time.Since(posted) - 4*time.Second + r.FirstAfter
+	t.Logf("POST to first frame at the reader: %v", firstFrame.Round(time.Millisecond))
+	checkReading(t, r, 1280, 720, 30, 4*time.Second)
+	if firstFrame > 10*time.Second {
+		t.Errorf("first frame %v after POST", firstFrame)
+	}
+}
+
+// PATCH restarts the pipeline on the same hub: a connected reader keeps
+// its session and its timestamps keep increasing.
+func TestPatchKeepsReadersConnected(t *testing.T) {
+	cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25})
+	g := startGateway(t, fmt.Sprintf("sources:\n  - name: p\n    url: %s\n", cam.URL))
+	g.waitRunning("p", 10*time.Second)
+	type result struct {
+		r   *testcam.Reading
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := testcam.Read(g.rtspURL("p"), "tcp", 5*time.Second)
+		done <- result{r, err}
+	}()
+	time.Sleep(time.Second) // let the reader get going before the change
+	code, b := g.do("PATCH", "/api/v1/sources/p", `{"encoder":{"crf":35}}`)
+	if code != 200 {
+		t.Fatalf("PATCH = %d %s", code, b)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("reader dropped by PATCH: %v", res.err)
+	}
+	if res.r.NonMonotonic > 0 || res.r.Frames < 50 {
+		t.Errorf("reader got %d frames, %d non-monotonic", res.r.Frames, res.r.NonMonotonic)
+	}
+	st := g.waitRunning("p", 10*time.Second)
+	if st.Source.Encoder.CRF != 35 {
+		t.Errorf("status after PATCH: %+v", st.Source)
+	}
+}

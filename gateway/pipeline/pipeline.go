@@ -67,6 +67,9 @@ func New(o Options) *Pipeline {
 	log := o.Log.With("source", o.Source.Name)
 	p := &Pipeline{opts: o, log: log, stats: newStats(), done: make(chan struct{})}
 	p.out = newOutput(o.Hub, o.Source.Encoder, o.Stage, p.stats, log)
+	if last := o.Hub.Latest(); last != nil {
+		p.out.tl.ContinueAfter(last.PTS) // a restart after a config change
+	}
 	return p
 }
 

@@ -22,6 +22,12 @@ type Timeline struct {
 // NewTimeline creates a timeline whose first output timestamp is 0.
 func NewTimeline() *Timeline { return &Timeline{frameDur: media.ClockRate / 30} }
 
+// ContinueAfter makes the next output timestamp follow ts, so a restarted
+// pipeline publishing into the same hub keeps readers' clocks monotonic.
+func (t *Timeline) ContinueAfter(ts int64) {
+	t.lastOut, t.started, t.rebaseNow = ts, true, true
+}
+
 // SetInput declares the time base (num/den seconds) and frame rate of a new
 // input; the next timestamp continues one frame after the last output.
 func (t *Timeline) SetInput(num, den int, fps float64) {

@@ -70,3 +70,15 @@ func FuzzTimelineMonotonic(f *testing.F) {
 		}
 	})
 }
+
+func TestTimelineContinueAfter(t *testing.T) {
+	tl := NewTimeline()
+	tl.ContinueAfter(900000)
+	tl.SetInput(1, 90000, 30)
+	if got := tl.Map(0, true); got != 903000 {
+		t.Fatalf("first timestamp %d, want 903000", got)
+	}
+	if got := tl.Map(3000, true); got != 906000 {
+		t.Fatalf("second timestamp %d, want 906000", got)
+	}
+}
