@@ -6,7 +6,7 @@ BIN := bin/visiongate
 ARGS ?=
 
 # Packages without libav/OpenCV run under the race detector.
-RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./gateway/media/... ./gateway/rtsp/... ./web/...
+RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./gateway/media/... ./gateway/mjpeg/... ./gateway/rtsp/... ./web/...
 
 .PHONY: setup build run test test-race test-all vet fuzz clean
 

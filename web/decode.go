@@ -105,7 +105,7 @@ func decodeSource(raw json.RawMessage) (config.Source, error) {
 	if err := dec.Decode(&src); err != nil {
 		return src, &config.ValidationError{Reason: "invalid source: " + err.Error()}
 	}
-	if !nameRe.MatchString(src.Name) {
+	if !config.ValidName(src.Name) {
 		return src, badName
 	}
 	return src, nil

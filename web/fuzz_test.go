@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"github.com/visiongate/visiongate/gateway/config"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func FuzzCreateSource(f *testing.F) {
 		}
 		var req struct{ Name string }
 		var st manager.Status
-		if err := json.Unmarshal([]byte(body), &req); err != nil || !nameRe.MatchString(req.Name) {
+		if err := json.Unmarshal([]byte(body), &req); err != nil || !config.ValidName(req.Name) {
 			t.Fatalf("201 for a body with an invalid name: %q", body)
 		}
 		if json.Unmarshal(rec.Body.Bytes(), &st) != nil || st.Name != req.Name {

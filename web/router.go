@@ -45,6 +45,10 @@ type Options struct {
 	// Metrics writes Prometheus text exposition; nil serves a minimal
 	// process section.
 	Metrics http.Handler
+	// Pictures, when set, serves /mjpeg/NAME and /snapshot/NAME.jpg.
+	Pictures Pictures
+	// HLS, when set, serves everything under /hls/.
+	HLS http.Handler
 }
 
 // DefaultMaxBodyBytes is the request body limit when Options leave it 0.
@@ -90,6 +94,12 @@ func NewRouter(o Options) http.Handler {
 	}
 	a := &api{src: o.Sources, log: log, maxBody: o.MaxBodyBytes}
 	a.mount(r.Group(apiPrefix))
+	if o.Pictures != nil {
+		(&media{pics: o.Pictures}).mount(r)
+	}
+	if o.HLS != nil {
+		r.Any("/hls/*path", gin.WrapH(o.HLS))
+	}
 	if o.Extra != nil {
 		o.Extra(r)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -16,11 +17,7 @@ import (
 
 const apiPrefix = "/api/v1"
 
-// nameRe mirrors the config's name rule; checking it here keeps arbitrary
-// path segments away from the manager and makes Location headers safe.
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-var badName = &config.ValidationError{Field: "name", Reason: "must match " + nameRe.String()}
+var badName = &config.ValidationError{Field: "name", Reason: "must match " + config.NamePattern}
 
 // Content types accepted for request bodies.
 var (
@@ -119,7 +116,7 @@ func (a *api) remove(c *gin.Context) {
 // be a source name (a 404 would hide the typo from the user).
 func pathName(c *gin.Context) (string, bool) {
 	name := c.Param("name")
-	if !nameRe.MatchString(name) {
+	if !config.ValidName(name) {
 		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: badName.Error(), Field: badName.Field})
 		return "", false
 	}

@@ -59,7 +59,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.http = &http.Server{
-		Handler:           web.NewRouter(web.Options{Sources: a.manager, Log: log}),
+		Handler:           web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

@@ -25,7 +25,14 @@ const (
 
 var transports = []string{TransportAuto, TransportTCP, TransportUDP}
 
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var nameRe = regexp.MustCompile(NamePattern)
+
+// NamePattern is the rule every source name follows.
+const NamePattern = `^[A-Za-z0-9_-]{1,64}$`
+
+// ValidName reports whether name is a valid source name; names become URL
+// paths, so nothing else may reach a router or the filesystem.
+func ValidName(name string) bool { return nameRe.MatchString(name) }
 
 // Source is one input, as written in the config file and in API requests.
 type Source struct {

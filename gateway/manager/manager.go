@@ -12,6 +12,7 @@ import (
 
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/mjpeg"
 	"github.com/visiongate/visiongate/gateway/pipeline"
 )
 
@@ -52,6 +53,7 @@ type entry struct {
 	src      config.Source // as given (unresolved), for status and state
 	fromAPI  bool          // persisted in the state file
 	hub      *hub.Hub
+	jpeg     *mjpeg.Hub
 	pipeline *pipeline.Pipeline
 }
 
@@ -87,8 +89,8 @@ func New(o Options) (*Manager, error) {
 
 // start creates and runs a pipeline for a validated source.
 func (m *Manager) start(src config.Source, fromAPI bool) *entry {
-	e := &entry{src: src, fromAPI: fromAPI, hub: hub.New(src.Name)}
-	e.pipeline = m.newPipeline(src, e.hub)
+	e := &entry{src: src, fromAPI: fromAPI, hub: hub.New(src.Name), jpeg: mjpeg.New()}
+	e.pipeline = m.newPipeline(src, e)
 	m.mu.Lock()
 	m.entries[src.Name] = e
 	m.mu.Unlock()
@@ -100,7 +102,7 @@ func (m *Manager) start(src config.Source, fromAPI bool) *entry {
 	return e
 }
 
-func (m *Manager) newPipeline(src config.Source, h *hub.Hub) *pipeline.Pipeline {
+func (m *Manager) newPipeline(src config.Source, e *entry) *pipeline.Pipeline {
 	resolved := m.opts.Config.Resolve(src)
 	// Validated already, so the URL parses.
 	u, _ := config.ParseSourceURL(resolved.URL, true)
@@ -108,8 +110,8 @@ func (m *Manager) newPipeline(src config.Source, h *hub.Hub) *pipeline.Pipeline 
 	if m.opts.Stage != nil {
 		stage = m.opts.Stage(resolved)
 	}
-	return pipeline.New(pipeline.Options{Source: resolved, URL: u, Hub: h, Log: m.log,
-		Stage: stage, Backoff: m.opts.Backoff})
+	return pipeline.New(pipeline.Options{Source: resolved, URL: u, Hub: e.hub, JPEG: e.jpeg,
+		Log: m.log, Stage: stage, Backoff: m.opts.Backoff})
 }
 
 // Add validates and starts a source given through the API.
@@ -155,7 +157,8 @@ func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
 		return Status{}, err
 	}
 	e.pipeline.Stop()
-	next := &entry{src: src, fromAPI: true, hub: e.hub, pipeline: m.newPipeline(src, e.hub)}
+	next := &entry{src: src, fromAPI: true, hub: e.hub, jpeg: e.jpeg}
+	next.pipeline = m.newPipeline(src, next)
 	m.mu.Lock()
 	m.entries[name] = next
 	m.mu.Unlock()
@@ -189,6 +192,7 @@ func (m *Manager) stopEntry(e *entry) {
 	}
 	e.pipeline.Stop()
 	e.hub.Close()
+	e.jpeg.Close()
 }
 
 // Close stops every source, in parallel, and waits for them.
@@ -243,6 +247,15 @@ func (m *Manager) Hub(name string) (*hub.Hub, bool) {
 		return nil, false
 	}
 	return e.hub, true
+}
+
+// JPEG returns a source's JPEG hub, for MJPEG and snapshots.
+func (m *Manager) JPEG(name string) (*mjpeg.Hub, bool) {
+	e, ok := m.lookup(name)
+	if !ok {
+		return nil, false
+	}
+	return e.jpeg, true
 }
 
 func (m *Manager) lookup(name string) (*entry, bool) {

@@ -82,6 +82,7 @@ func (m *Manager) status(e *entry) Status {
 	for _, p := range m.opts.Publishers {
 		s.Readers[p.Protocol()] = p.Readers(src.Name)
 	}
+	s.Readers["mjpeg"] = e.jpeg.Viewers()
 	if m.opts.URLs != nil {
 		s.Outputs = m.opts.URLs(src.Name)
 	}

@@ -24,6 +24,7 @@ type output struct {
 	hub   *hub.Hub
 	cfg   config.Encoder
 	stage FrameStage
+	tap   *jpegTap // nil without MJPEG/snapshot output
 	stats *stats
 	log   *slog.Logger
 	tl    *Timeline
@@ -78,6 +79,7 @@ func (o *output) writeFrame(f *astiav.Frame) error {
 	if err := o.runStage(frame, pts); err != nil {
 		return err
 	}
+	o.tap.offer(frame, pts)
 	frame.SetPts(pts)
 	frame.SetPictureType(astiav.PictureTypeNone) // the encoder places keyframes
 	if err := o.enc.SendFrame(frame); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/gateway/mjpeg"
 )
 
 // FrameStage sees every decoded frame, in output size, before encoding.
@@ -35,6 +36,8 @@ type Options struct {
 	Hub    *hub.Hub
 	Log    *slog.Logger
 	Stage  FrameStage
+	// JPEG, when set, receives JPEG pictures for MJPEG and snapshots.
+	JPEG *mjpeg.Hub
 	// Backoff defaults to 1 s up to 30 s.
 	Backoff Backoff
 }
@@ -77,6 +80,9 @@ func New(o Options) *Pipeline {
 func (p *Pipeline) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	if p.opts.JPEG != nil {
+		p.out.tap = newJPEGTap(p.opts.JPEG, p.log)
+	}
 	go p.run(ctx)
 }
 
@@ -88,6 +94,7 @@ func (p *Pipeline) Stop() {
 			p.cancel()
 			<-p.done
 		}
+		p.out.tap.close()
 		p.out.close()
 		p.stats.setState(StateStopped, nil)
 	})
