@@ -331,3 +331,23 @@ func TestPatchKeepsReadersConnected(t *testing.T) {
 		t.Errorf("status after PATCH: %+v", st.Source)
 	}
 }
+
+// A camera that changes resolution mid-stream keeps its readers: the
+// output size stays, new pictures are scaled to it.
+func TestCameraResolutionChange(t *testing.T) {
+	cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25, SwitchWidth: 480, SwitchHeight: 270})
+	g := startGateway(t, fmt.Sprintf("sources:\n  - name: sw\n    url: %s\n", cam.URL))
+	g.waitRunning("sw", 10*time.Second)
+	r, err := testcam.Read(g.rtspURL("sw"), "tcp", 4*time.Second) // spans the switch at 2 s
+	if err != nil {
+		t.Fatalf("reader dropped: %v", err)
+	}
+	if cam.Sent() < 60 {
+		t.Fatalf("camera sent only %d frames: the switch did not happen", cam.Sent())
+	}
+	checkReading(t, r, 320, 240, 25, 4*time.Second)
+	st := g.waitRunning("sw", time.Second)
+	if st.Attempts != 1 {
+		t.Errorf("the size change cost %d attempts", st.Attempts)
+	}
+}

@@ -68,8 +68,7 @@ func (o *output) writeFrame(f *astiav.Frame) error {
 	if o.skipForRate(pts) {
 		return nil
 	}
-	w, h := o.outputSize(f.Width(), f.Height())
-	if err := o.ensureEncoder(w, h, f.PixelFormat()); err != nil {
+	if err := o.ensureEncoder(f.Width(), f.Height(), f.PixelFormat()); err != nil {
 		return err
 	}
 	frame, err := o.conv.Convert(f)
@@ -138,11 +137,14 @@ func (o *output) fps() float64 {
 	return o.inFPS
 }
 
-// ensureEncoder (re)opens the encoder when the output size changes.
-func (o *output) ensureEncoder(w, h int, pix astiav.PixelFormat) error {
-	if o.enc != nil && w == o.encW && h == o.encH {
+// ensureEncoder opens the encoder at the first frame. Its size then stays
+// fixed, even when the camera changes resolution: new sizes are scaled to
+// it, so readers keep a stream they can decode.
+func (o *output) ensureEncoder(inW, inH int, pix astiav.PixelFormat) error {
+	if o.enc != nil {
 		return nil
 	}
+	w, h := o.outputSize(inW, inH)
 	o.closeEncoder()
 	fps := o.fps()
 	enc, err := transcode.NewEncoder(transcode.EncoderOptions{

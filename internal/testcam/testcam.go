@@ -27,6 +27,9 @@ type Options struct {
 	Width, Height, FPS int
 	// Path is the RTSP path; default "cam".
 	Path string
+	// SwitchWidth/SwitchHeight, when set, change the picture size after
+	// one pass of the clip, as a camera reconfigured mid-stream does.
+	SwitchWidth, SwitchHeight int
 }
 
 // Camera is a running test camera.
@@ -34,6 +37,7 @@ type Camera struct {
 	URL    string
 	Opts   Options
 	AUs    [][][]byte // one clip's access units, looped
+	after  [][][]byte // the clip after a size switch, if any
 	server *gortsplib.Server
 	stream *gortsplib.ServerStream
 	mu     sync.RWMutex
@@ -49,6 +53,9 @@ func Start(t testing.TB, o Options) *Camera {
 		o.Path = "cam"
 	}
 	c := &Camera{Opts: o, AUs: encodeClip(t, o), stop: make(chan struct{})}
+	if o.SwitchWidth > 0 {
+		c.after = encodeClip(t, Options{Width: o.SwitchWidth, Height: o.SwitchHeight, FPS: o.FPS})
+	}
 	rtp, rtcp := FreeUDPPair(t)
 	c.server = &gortsplib.Server{
 		Handler:        c,
@@ -102,7 +109,7 @@ func (c *Camera) play(forma *format.H264) {
 			return
 		case <-tick.C:
 		}
-		pkts, err := enc.Encode(c.AUs[i%len(c.AUs)])
+		pkts, err := enc.Encode(c.unit(i))
 		if err != nil {
 			panic(err)
 		}
@@ -113,6 +120,14 @@ func (c *Camera) play(forma *format.H264) {
 		}
 		c.sent.Store(int64(i + 1))
 	}
+}
+
+// unit is the i-th access unit to send.
+func (c *Camera) unit(i int) [][]byte {
+	if c.after != nil && i >= len(c.AUs) {
+		return c.after[(i-len(c.AUs))%len(c.after)]
+	}
+	return c.AUs[i%len(c.AUs)]
 }
 
 // OnDescribe serves the one stream on the camera's path.

@@ -1,0 +1,52 @@
+//go:build matprofile
+
+package vision
+
+import (
+	"bytes"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/visiongate/visiongate/gateway/media"
+)
+
+// Every Mat made on the way — frame conversion, each detector, glyphs,
+// DNN blobs, worker scratch — must be closed once stages and pool close.
+func TestNoLeakedMats(t *testing.T) {
+	start := gocv.MatProfile.Count()
+	func() {
+		frames := readFrames(t, testdata(t, "vtest.avi"), 0, 3)
+		defer closeMats(frames)
+		model := writeModel(t, []int64{1, 1, 85}, yoloRows[0])
+		p := NewPool(2, nil)
+		defer p.Close()
+		cfgs := []Config{
+			{Detector: DetectorPeople}, {Detector: DetectorFaces},
+			{Detector: DetectorMotion, MinArea: 10}, {Detector: DetectorDNN, Model: model, InputSize: 64, Format: FormatYOLOv5},
+		}
+		for i, cfg := range cfgs {
+			cfg.Overlay, cfg.FPS = true, 100
+			s, err := p.NewStage(cfg.Detector, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, cancel := s.Subscribe(4)
+			for _, m := range frames {
+				f := toFrame(t, m, media.PixelLayout(i%2), 0)
+				s.TrySubmit(f)
+				<-ev
+				s.Process(f)
+			}
+			cancel()
+			if i%2 == 0 {
+				s.Close() // the rest close with the pool
+			}
+		}
+	}()
+	if n := gocv.MatProfile.Count(); n != start {
+		var b bytes.Buffer
+		gocv.MatProfile.WriteTo(&b, 1)
+		t.Fatalf("%d Mats leaked:\n%s", n-start, b.String())
+	}
+}

@@ -1,0 +1,206 @@
+package vision
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned when the pool (or stage) is closed.
+var ErrClosed = errors.New("vision: closed")
+
+// Pool is the global set of detection workers shared by all sources. Each
+// source registers a Stage; a stage has at most one job pending and one in
+// flight, and idle workers take pending jobs round-robin across stages, so
+// a slow source cannot starve the others and nothing ever queues up.
+type Pool struct {
+	factory Factory
+	workers int
+
+	mu     sync.Mutex
+	work   *sync.Cond // workers: a job is pending, a stage left, or closing
+	idle   *sync.Cond // Stage.Close: an in-flight job finished
+	stages []*Stage
+	next   int // round-robin cursor into stages
+	closed bool
+
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closedFlag atomic.Bool // p.closed, readable without the lock
+	jobs       atomic.Uint64
+	busy       atomic.Int64
+}
+
+// PoolStats is a snapshot of the pool.
+type PoolStats struct {
+	Workers int
+	Busy    int    // workers running a detection now
+	Pending int    // stages with a frame waiting for a worker (≤ stages)
+	Stages  int    // registered stages
+	Jobs    uint64 // detections run
+}
+
+// NewPool starts workers (≤ 0 means NumCPU-1, at least 1) that build their
+// detectors with factory (nil means NewDetector).
+func NewPool(workers int, factory Factory) *Pool {
+	if workers <= 0 {
+		workers = max(runtime.NumCPU()-1, 1)
+	}
+	if factory == nil {
+		factory = NewDetector
+	}
+	p := &Pool{factory: factory, workers: workers}
+	p.work = sync.NewCond(&p.mu)
+	p.idle = sync.NewCond(&p.mu)
+	p.wg.Add(workers)
+	for range workers {
+		go p.runWorker()
+	}
+	return p
+}
+
+// Stats returns a snapshot of the pool.
+func (p *Pool) Stats() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := PoolStats{Workers: p.workers, Busy: int(p.busy.Load()), Stages: len(p.stages), Jobs: p.jobs.Load()}
+	for _, s := range p.stages {
+		if s.pending != nil {
+			st.Pending++
+		}
+	}
+	return st
+}
+
+// Close stops the workers after their current detection and frees every
+// detector they hold. Stages stay usable but detect nothing more.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.closedFlag.Store(true)
+		for _, s := range p.stages {
+			s.pending = nil
+		}
+		p.mu.Unlock()
+		p.work.Broadcast()
+		p.wg.Wait()
+	})
+	return nil
+}
+
+func (p *Pool) register(s *Stage) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.stages = append(p.stages, s)
+	return nil
+}
+
+// unregister removes s, drops its pending job and waits for its in-flight
+// one, then wakes the workers so they free s's detectors.
+func (p *Pool) unregister(s *Stage) {
+	p.mu.Lock()
+	s.removed.Store(true)
+	for i, o := range p.stages {
+		if o == s {
+			p.stages = append(p.stages[:i], p.stages[i+1:]...)
+			if p.next > i {
+				p.next--
+			}
+			break
+		}
+	}
+	s.pending = nil
+	for s.inflight != nil {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
+	p.work.Broadcast()
+}
+
+// submit makes j the pending job of its stage, replacing an older pending
+// one (latest frame wins). It never waits: it fails when the stage has a
+// detection in flight or the pool is closed.
+func (p *Pool) submit(j *job) (replaced *job, ok bool) {
+	s := j.stage
+	p.mu.Lock()
+	if p.closed || s.removed.Load() || s.inflight != nil {
+		p.mu.Unlock()
+		return nil, false
+	}
+	replaced, s.pending = s.pending, j
+	p.mu.Unlock()
+	p.work.Signal()
+	return replaced, true
+}
+
+// take returns the next pending job in round-robin order, waiting once for
+// one; nil with open=true means "woken without a job" (re-check stages).
+func (p *Pool) take() (j *job, open bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if j = p.pickLocked(); j == nil && !p.closed {
+		p.work.Wait()
+		j = p.pickLocked()
+	}
+	if p.closed {
+		return nil, false
+	}
+	return j, true
+}
+
+func (p *Pool) pickLocked() *job {
+	if p.closed {
+		return nil
+	}
+	n := len(p.stages)
+	for i := range n {
+		k := (p.next + i) % n
+		s := p.stages[k]
+		if j := s.pending; j != nil {
+			s.pending, s.inflight = nil, j
+			s.busy.Store(true)
+			p.next = (k + 1) % n
+			p.busy.Add(1)
+			return j
+		}
+	}
+	return nil
+}
+
+// done clears the in-flight job of j's stage.
+func (p *Pool) done(j *job) {
+	p.mu.Lock()
+	j.stage.inflight = nil
+	j.stage.busy.Store(false)
+	p.busy.Add(-1)
+	p.jobs.Add(1)
+	p.mu.Unlock()
+	p.idle.Broadcast()
+}
+
+func (p *Pool) runWorker() {
+	defer p.wg.Done()
+	w := newWorker(p.factory)
+	defer w.close()
+	for {
+		w.prune()
+		j, open := p.take()
+		if !open {
+			return
+		}
+		if j == nil {
+			continue
+		}
+		start := time.Now()
+		res := w.run(j)
+		res.took = time.Since(start)
+		j.stage.finish(j, res)
+		p.done(j)
+	}
+}
