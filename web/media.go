@@ -31,11 +31,11 @@ const (
 	maxJPEGWidth = 8192
 )
 
-type media struct {
+type mediaRoutes struct {
 	pics Pictures
 }
 
-func (m *media) mount(r *gin.Engine) {
+func (m *mediaRoutes) mount(r *gin.Engine) {
 	r.GET("/mjpeg/:name", m.mjpeg)
 	r.GET("/snapshot/:file", m.snapshot)
 }
@@ -57,7 +57,7 @@ func viewerOptions(c *gin.Context) (width int, interval time.Duration, err error
 	return width, interval, nil
 }
 
-func (m *media) hubFor(c *gin.Context, name string) (*mjpeg.Hub, bool) {
+func (m *mediaRoutes) hubFor(c *gin.Context, name string) (*mjpeg.Hub, bool) {
 	if !config.ValidName(name) {
 		writeError(c, http.StatusNotFound, "no source "+strconv.Quote(name))
 		return nil, false
@@ -71,7 +71,7 @@ func (m *media) hubFor(c *gin.Context, name string) (*mjpeg.Hub, bool) {
 
 // mjpeg streams multipart/x-mixed-replace JPEGs. Each viewer waits for the
 // newest picture, so a slow one skips pictures instead of queueing them.
-func (m *media) mjpeg(c *gin.Context) {
+func (m *mediaRoutes) mjpeg(c *gin.Context) {
 	width, interval, err := viewerOptions(c)
 	if err != nil {
 		writeError(c, http.StatusBadRequest, err.Error())
@@ -123,7 +123,7 @@ func writePart(w gin.ResponseWriter, rc *http.ResponseController, p *mjpeg.Pictu
 }
 
 // snapshot answers /snapshot/NAME.jpg with the newest annotated frame.
-func (m *media) snapshot(c *gin.Context) {
+func (m *mediaRoutes) snapshot(c *gin.Context) {
 	name, ok := strings.CutSuffix(c.Param("file"), ".jpg")
 	if !ok {
 		writeError(c, http.StatusNotFound, "snapshots are /snapshot/NAME.jpg")

@@ -20,7 +20,7 @@ func TestPatchSourceErrors(t *testing.T) {
 		{"file url", "/api/v1/sources/cam0", `{"url":"file:///etc/passwd"}`, "", 400, "url"},
 		{"bad crf", "/api/v1/sources/cam0", `{"encoder":{"crf":99}}`, "", 400, "encoder.crf"},
 		{"unknown field", "/api/v1/sources/cam0", `{"bogus":true}`, "", 400, "bogus"},
-		{"unknown nested", "/api/v1/sources/cam0", `{"vision":{"model":"x"}}`, "", 400, "vision.model"},
+		{"unknown nested", "/api/v1/sources/cam0", `{"vision":{"modle":"x"}}`, "", 400, "vision.modle"},
 		{"wrong type", "/api/v1/sources/cam0", `{"transcode":"yes"}`, "", 400, "transcode"},
 		{"rename", "/api/v1/sources/cam0", `{"name":"cam9"}`, "", 400, "name"},
 		{"null name", "/api/v1/sources/cam0", `{"name":null}`, "", 400, "name"},

@@ -31,8 +31,8 @@ type Options struct {
 	Log        *slog.Logger
 	// URLs builds the output URLs shown in status.
 	URLs func(name string) Outputs
-	// Stage, when set, makes the frame stage (vision) of a source.
-	Stage func(src config.Source) pipeline.FrameStage
+	// Vision, when set, makes the vision stage of sources with a detector.
+	Vision StageFactory
 	// Backoff overrides the pipelines' retry timing (tests).
 	Backoff pipeline.Backoff
 }
@@ -54,6 +54,7 @@ type entry struct {
 	fromAPI  bool          // persisted in the state file
 	hub      *hub.Hub
 	jpeg     *mjpeg.Hub
+	stage    Stage // nil without a detector
 	pipeline *pipeline.Pipeline
 }
 
@@ -74,7 +75,7 @@ func New(o Options) (*Manager, error) {
 	}
 	for _, s := range o.Config.Sources {
 		if !overridden[s.Name] {
-			m.start(s, false)
+			m.startLogged(s, false)
 		}
 	}
 	for _, s := range saved {
@@ -82,14 +83,24 @@ func New(o Options) (*Manager, error) {
 			m.log.Error("state file: skipping invalid source", "name", s.Name, "err", err)
 			continue
 		}
-		m.start(s, true)
+		m.startLogged(s, true)
 	}
 	return m, nil
 }
 
+// startLogged starts a source from a file; a detector that cannot be
+// built is logged and the video runs without it.
+func (m *Manager) startLogged(src config.Source, fromAPI bool) {
+	stage, err := m.makeStage(src)
+	if err != nil {
+		m.log.Error("vision disabled for source", "name", src.Name, "err", err)
+	}
+	m.start(src, fromAPI, stage)
+}
+
 // start creates and runs a pipeline for a validated source.
-func (m *Manager) start(src config.Source, fromAPI bool) *entry {
-	e := &entry{src: src, fromAPI: fromAPI, hub: hub.New(src.Name), jpeg: mjpeg.New()}
+func (m *Manager) start(src config.Source, fromAPI bool, stage Stage) *entry {
+	e := &entry{src: src, fromAPI: fromAPI, hub: hub.New(src.Name), jpeg: mjpeg.New(), stage: stage}
 	e.pipeline = m.newPipeline(src, e)
 	m.mu.Lock()
 	m.entries[src.Name] = e
@@ -107,8 +118,8 @@ func (m *Manager) newPipeline(src config.Source, e *entry) *pipeline.Pipeline {
 	// Validated already, so the URL parses.
 	u, _ := config.ParseSourceURL(resolved.URL, true)
 	var stage pipeline.FrameStage
-	if m.opts.Stage != nil {
-		stage = m.opts.Stage(resolved)
+	if e.stage != nil {
+		stage = e.stage
 	}
 	return pipeline.New(pipeline.Options{Source: resolved, URL: u, Hub: e.hub, JPEG: e.jpeg,
 		Log: m.log, Stage: stage, Backoff: m.opts.Backoff})
@@ -127,10 +138,17 @@ func (m *Manager) Add(src config.Source) (Status, error) {
 	if m.isClosed() {
 		return Status{}, ErrClosed
 	}
-	if err := m.persist(src.Name, &src); err != nil {
+	stage, err := m.makeStage(src)
+	if err != nil {
 		return Status{}, err
 	}
-	return m.status(m.start(src, true)), nil
+	if err := m.persist(src.Name, &src); err != nil {
+		if stage != nil {
+			stage.Close()
+		}
+		return Status{}, err
+	}
+	return m.status(m.start(src, true, stage)), nil
 }
 
 // Update applies a JSON merge patch to a source and restarts its pipeline
@@ -153,18 +171,47 @@ func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
 	if err := src.Validate(src.URL == e.src.URL || m.opts.Config.APILocalSources); err != nil {
 		return Status{}, err
 	}
+	if e.stage != nil && onlyVisionChanged(e.src, src) {
+		return m.updateVision(e, src)
+	}
+	stage, err := m.nextStage(e.stage, src)
+	if err != nil {
+		return Status{}, err
+	}
 	if err := m.persist(name, &src); err != nil {
 		return Status{}, err
 	}
 	e.pipeline.Stop()
-	next := &entry{src: src, fromAPI: true, hub: e.hub, jpeg: e.jpeg}
+	if e.stage != nil && stage == nil {
+		e.stage.Close()
+	}
+	next := &entry{src: src, fromAPI: true, hub: e.hub, jpeg: e.jpeg, stage: stage}
 	next.pipeline = m.newPipeline(src, next)
-	m.mu.Lock()
-	m.entries[name] = next
-	m.mu.Unlock()
+	m.replace(next)
 	next.pipeline.Start()
 	m.log.Info("source changed", "name", name)
 	return m.status(next), nil
+}
+
+// updateVision applies a detector change without touching the video.
+func (m *Manager) updateVision(e *entry, src config.Source) (Status, error) {
+	if err := e.stage.Update(*src.Vision); err != nil {
+		return Status{}, err
+	}
+	if err := m.persist(src.Name, &src); err != nil {
+		return Status{}, err
+	}
+	next := *e
+	next.src, next.fromAPI = src, true
+	m.replace(&next)
+	m.log.Info("source detector changed", "name", src.Name, "detector", src.Vision.Detector)
+	return m.status(&next), nil
+}
+
+func (m *Manager) replace(e *entry) {
+	m.mu.Lock()
+	m.entries[e.src.Name] = e
+	m.mu.Unlock()
 }
 
 // Remove stops a source and disconnects its readers.
@@ -191,6 +238,9 @@ func (m *Manager) stopEntry(e *entry) {
 		p.Detach(e.src.Name)
 	}
 	e.pipeline.Stop()
+	if e.stage != nil {
+		e.stage.Close()
+	}
 	e.hub.Close()
 	e.jpeg.Close()
 }

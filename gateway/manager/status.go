@@ -36,6 +36,7 @@ type Status struct {
 	FramesOut        uint64         `json:"frames_out"`
 	FPSOut           float64        `json:"fps_out"`
 	DetectionsPerSec float64        `json:"detections_per_sec"`
+	Vision           *VisionStatus  `json:"vision,omitempty"`
 	Readers          map[string]int `json:"readers"`
 	Attempts         int            `json:"attempts"`
 	LastError        string         `json:"last_error,omitempty"`
@@ -83,6 +84,10 @@ func (m *Manager) status(e *entry) Status {
 		s.Readers[p.Protocol()] = p.Readers(src.Name)
 	}
 	s.Readers["mjpeg"] = e.jpeg.Viewers()
+	if e.stage != nil {
+		vs := e.stage.Status()
+		s.Vision, s.DetectionsPerSec = &vs, vs.DetectionsPerSec
+	}
 	if m.opts.URLs != nil {
 		s.Outputs = m.opts.URLs(src.Name)
 	}

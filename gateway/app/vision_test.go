@@ -1,0 +1,112 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/internal/testcam"
+	"github.com/visiongate/visiongate/internal/testmedia"
+)
+
+// readEvents collects SSE detection events for d.
+func readEvents(ctx context.Context, url string, d time.Duration) ([]media.Detections, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("events: %d %s", resp.StatusCode, b)
+	}
+	var out []media.Detections
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var det media.Detections
+		if err := json.Unmarshal([]byte(data), &det); err != nil {
+			return out, fmt.Errorf("event %q: %w", data, err)
+		}
+		out = append(out, det)
+	}
+	return out, nil // the window ended
+}
+
+// People detection on OpenCV's pedestrian clip: events stream, the latest
+// result has persons in source pixels, and the video keeps its frame rate.
+func TestPeopleDetectionThroughGateway(t *testing.T) {
+	clip := testmedia.OpenCVSample(t, "vtest.avi")
+	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: walk\n    url: file://%s\n    vision: {detector: people, fps: 5}\n", clip))
+	g.waitRunning("walk", 10*time.Second)
+	events, err := readEvents(t.Context(), g.base+"/api/v1/sources/walk/events", 4*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	persons := 0
+	for _, e := range events {
+		if e.Width != 768 || e.Height != 576 || e.Detector != "people" {
+			t.Fatalf("event %+v", e)
+		}
+		for _, b := range e.Boxes {
+			if b.Label == "person" && b.X >= 0 && b.X+b.W <= 768 && b.Y+b.H <= 576 {
+				persons++
+			}
+		}
+	}
+	t.Logf("%d events, %d person boxes in 4 s", len(events), persons)
+	if len(events) < 5 || persons == 0 {
+		t.Errorf("%d events with %d persons, want ≥ 5 events (5/s asked) and some persons", len(events), persons)
+	}
+	code, body := g.do("GET", "/api/v1/sources/walk/detections", "")
+	var latest media.Detections
+	if code != 200 || json.Unmarshal(body, &latest) != nil || latest.Source != "walk" {
+		t.Errorf("detections = %d %s", code, body)
+	}
+	st := g.waitRunning("walk", time.Second)
+	if st.Vision == nil || st.Vision.Detector != "people" || st.FPSOut < 8 {
+		t.Errorf("status: vision %+v, fps_out %.1f (clip is 10 fps)", st.Vision, st.FPSOut)
+	}
+	r, err := testcam.Read(g.rtspURL("walk"), "tcp", 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReading(t, r, 768, 576, 10, 3*time.Second)
+}
+
+// PATCH swaps the detector in place: no pipeline restart, readers stay.
+func TestPatchDetectorKeepsVideo(t *testing.T) {
+	g := startGateway(t, "allow_local_sources: true\nsources:\n  - name: v\n    url: \"lavfi:testsrc2=size=320x240:rate=25\"\n    vision: {detector: motion}\n")
+	g.waitRunning("v", 10*time.Second)
+	before := g.waitRunning("v", time.Second)
+	code, b := g.do("PATCH", "/api/v1/sources/v", `{"vision":{"detector":"faces","fps":2}}`)
+	if code != 200 {
+		t.Fatalf("PATCH = %d %s", code, b)
+	}
+	after := g.waitRunning("v", time.Second)
+	if after.Vision == nil || after.Vision.Detector != "faces" || after.FramesOut < before.FramesOut || after.Attempts != before.Attempts {
+		t.Errorf("after PATCH: %+v (before frames %d)", after.Vision, before.FramesOut)
+	}
+	for body, want := range map[string]int{`{"vision":{"detector":"telepathy"}}`: 400, `{"vision":{"fps":-3}}`: 400} {
+		if code, b := g.do("PATCH", "/api/v1/sources/v", body); code != want {
+			t.Errorf("PATCH %s = %d %s, want %d", body, code, b, want)
+		}
+	}
+	if code, _ := g.do("GET", "/api/v1/sources/nope/events", ""); code != 404 {
+		t.Errorf("events of unknown source = %d", code)
+	}
+}

@@ -1,0 +1,106 @@
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/gateway/pipeline"
+)
+
+// ErrNoVision means the source runs no detector.
+var ErrNoVision = errors.New("source runs no detector")
+
+// Stage is a source's vision stage as the manager drives it. It outlives
+// pipeline restarts, so detections and subscribers survive a PATCH.
+type Stage interface {
+	pipeline.FrameStage
+	// Update changes detector settings in place; errors are
+	// *config.ValidationError.
+	Update(v config.Vision) error
+	Close()
+	Latest() (media.Detections, bool)
+	Subscribe(buf int) (<-chan media.Detections, func())
+	Status() VisionStatus
+}
+
+// StageFactory makes the stage of a source; errors are
+// *config.ValidationError naming the vision field.
+type StageFactory func(name string, v config.Vision) (Stage, error)
+
+// VisionStatus is the detection side of a source's status.
+type VisionStatus struct {
+	Detector         string  `json:"detector"`
+	DetectionsPerSec float64 `json:"detections_per_sec"`
+	LatencyMS        float64 `json:"latency_ms"`     // sampled frame → result
+	BoxAgeMS         float64 `json:"box_age_ms"`     // age of the boxes being drawn
+	BoxAgeFrames     uint64  `json:"box_age_frames"` // frames since the boxes' frame
+	Boxes            int     `json:"boxes"`
+	Sampled          uint64  `json:"sampled"`
+	SkippedBusy      uint64  `json:"skipped_busy"` // due frames skipped: a detection was in flight
+	Errors           uint64  `json:"errors"`
+	LastError        string  `json:"last_error,omitempty"`
+	EventsDropped    uint64  `json:"events_dropped"`
+}
+
+// makeStage builds the stage for a source that runs a detector.
+func (m *Manager) makeStage(src config.Source) (Stage, error) {
+	if !src.VisionOn() || m.opts.Vision == nil {
+		return nil, nil
+	}
+	return m.opts.Vision(src.Name, *src.Vision)
+}
+
+// nextStage reuses, updates, makes or drops the stage for a changed source.
+func (m *Manager) nextStage(cur Stage, src config.Source) (Stage, error) {
+	switch {
+	case !src.VisionOn() || m.opts.Vision == nil:
+		return nil, nil
+	case cur != nil:
+		return cur, cur.Update(*src.Vision)
+	}
+	return m.makeStage(src)
+}
+
+// onlyVisionChanged tells whether a change can be applied to the stage
+// alone, without restarting the pipeline.
+func onlyVisionChanged(old, next config.Source) bool {
+	if !old.VisionOn() || !next.VisionOn() {
+		return false
+	}
+	old.Vision, next.Vision = nil, nil
+	return reflect.DeepEqual(old, next)
+}
+
+// Detections returns the latest detection result of a source.
+func (m *Manager) Detections(name string) (media.Detections, bool, error) {
+	e, err := m.visionEntry(name)
+	if err != nil {
+		return media.Detections{}, false, err
+	}
+	d, ok := e.stage.Latest()
+	return d, ok, nil
+}
+
+// Events subscribes to a source's detection results; cancel ends it.
+func (m *Manager) Events(name string, buf int) (<-chan media.Detections, func(), error) {
+	e, err := m.visionEntry(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, cancel := e.stage.Subscribe(buf)
+	return ch, cancel, nil
+}
+
+func (m *Manager) visionEntry(name string) (*entry, error) {
+	e, ok := m.lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	if e.stage == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoVision, name)
+	}
+	return e, nil
+}
