@@ -33,6 +33,9 @@ type Config struct {
 	// unless APILocalSources is also set.
 	AllowLocalSources bool `yaml:"allow_local_sources" json:"allow_local_sources"`
 	APILocalSources   bool `yaml:"api_local_sources" json:"api_local_sources"`
+	// Reconnect bounds the exponential backoff (with jitter) between a
+	// source's attempts: 1s doubling up to 30s by default.
+	Reconnect Reconnect `yaml:"reconnect" json:"reconnect"`
 	// Defaults apply to every source that leaves a field empty.
 	HWAccel string  `yaml:"hwaccel" json:"hwaccel"`
 	Encoder Encoder `yaml:"encoder" json:"encoder"`
@@ -92,6 +95,12 @@ func (c *Config) fillDefaults() {
 	if c.HWAccel == "" {
 		c.HWAccel = HWAccelAuto
 	}
+	if c.Reconnect.Min.D == 0 {
+		c.Reconnect.Min.D = time.Second
+	}
+	if c.Reconnect.Max.D == 0 {
+		c.Reconnect.Max.D = 30 * time.Second
+	}
 	c.Encoder.fillDefaults()
 }
 
@@ -103,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Encoder.validate("encoder"); err != nil {
 		return err
+	}
+	if c.Reconnect.Min.D < 10*time.Millisecond || c.Reconnect.Max.D < c.Reconnect.Min.D {
+		return fieldErr("reconnect", "min must be at least 10ms and max at least min")
 	}
 	seen := map[string]bool{}
 	for i := range c.Sources {
@@ -139,6 +151,12 @@ func (c *Config) Resolve(s Source) Source {
 		s.ReadTimeout.D = 5 * time.Second
 	}
 	return s
+}
+
+// Reconnect is the retry backoff of every source.
+type Reconnect struct {
+	Min Duration `yaml:"min" json:"min"`
+	Max Duration `yaml:"max" json:"max"`
 }
 
 // Duration is a time.Duration written as "5s" or "250ms" in YAML and JSON.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -21,6 +22,10 @@ const defaultFPS = 30
 // the hub. It outlives sessions, so a reconnect keeps the encoder, the
 // stream parameters and a continuous timeline.
 type output struct {
+	// mu serialises the session goroutine and the slate on the encoder
+	// and the timeline.
+	mu    sync.Mutex
+	slate *slate
 	hub   *hub.Hub
 	cfg   config.Encoder
 	stage FrameStage
@@ -50,6 +55,8 @@ func newOutput(h *hub.Hub, cfg config.Encoder, stage FrameStage, st *stats, log 
 
 // beginInput is called for each new session: timestamps continue.
 func (o *output) beginInput(v transcode.VideoInfo) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.inFPS = v.FPS
 	if o.inFPS <= 0 || o.inFPS > 240 {
 		o.inFPS = defaultFPS
@@ -64,6 +71,9 @@ func (o *output) beginInput(v transcode.VideoInfo) {
 
 // writeFrame maps, samples, converts and encodes one decoded frame.
 func (o *output) writeFrame(f *astiav.Frame) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopSlateLocked() // real video is back
 	pts := o.tl.Map(f.Pts(), f.Pts() != astiav.NoPtsValue)
 	if o.skipForRate(pts) {
 		return nil
@@ -84,7 +94,7 @@ func (o *output) writeFrame(f *astiav.Frame) error {
 	if err := o.enc.SendFrame(frame); err != nil {
 		return fmt.Errorf("encoding: %w", err)
 	}
-	return o.drainEncoder()
+	return o.drainEncoder(true)
 }
 
 func (o *output) runStage(frame *astiav.Frame, pts int64) error {
@@ -165,7 +175,9 @@ func (o *output) ensureEncoder(inW, inH int, pix astiav.PixelFormat) error {
 	return nil
 }
 
-func (o *output) drainEncoder() error {
+// drainEncoder publishes what the encoder has; real is false for slate
+// frames, which do not count as the source's output.
+func (o *output) drainEncoder(real bool) error {
 	for {
 		err := o.enc.ReceivePacket(o.pkt)
 		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
@@ -174,7 +186,7 @@ func (o *output) drainEncoder() error {
 		if err != nil {
 			return fmt.Errorf("encoding: %w", err)
 		}
-		o.publish(o.pkt.Data(), media.CodecH264, o.encW, o.encH, o.pkt.Pts(), o.pkt.Dts())
+		o.publish(o.pkt.Data(), media.CodecH264, o.encW, o.encH, o.pkt.Pts(), o.pkt.Dts(), real)
 		o.pkt.Unref()
 	}
 }
@@ -182,7 +194,7 @@ func (o *output) drainEncoder() error {
 // publish copies one Annex B access unit out of libav memory and hands it
 // to the hub. Units before the first parameter sets are dropped: no
 // reader could decode them.
-func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int64) {
+func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int64, real bool) {
 	data = bytes.Clone(data)
 	nalus := transcode.SplitAnnexB(data, nil)
 	idr, ps := scanNALUs(codec, nalus)
@@ -193,7 +205,9 @@ func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int6
 		return
 	}
 	o.hub.Publish(&media.AccessUnit{Info: o.info, NALUs: nalus, PTS: pts, DTS: dts, IDR: idr, Received: o.received})
-	o.stats.frameOut(time.Now())
+	if real {
+		o.stats.frameOut(time.Now())
+	}
 }
 
 func (o *output) closeEncoder() {
@@ -208,6 +222,7 @@ func (o *output) closeEncoder() {
 }
 
 func (o *output) close() {
+	o.waitSlate()
 	o.closeEncoder()
 	if o.pkt != nil {
 		o.pkt.Free()

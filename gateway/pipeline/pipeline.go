@@ -94,6 +94,7 @@ func (p *Pipeline) Stop() {
 			p.cancel()
 			<-p.done
 		}
+		p.out.waitSlate() // it offers to the tap: stop it first
 		p.out.tap.close()
 		p.out.close()
 		p.stats.setState(StateStopped, nil)
@@ -126,6 +127,7 @@ func (p *Pipeline) run(ctx context.Context) {
 		}
 		p.log.Warn("source interrupted, retrying", "err", err, "in", wait.Round(time.Millisecond))
 		p.stats.setState(StateRetrying, err)
+		p.out.startSlate()
 		if !sleepCtx(ctx, jitter(wait)) {
 			return
 		}

@@ -63,6 +63,8 @@ func (s *session) openAnnexBFilter() (*astiav.BitStreamFilterContext, error) {
 // seedParams takes parameter sets from Annex B extradata (an RTSP
 // camera's SDP), for inputs that never repeat them in band.
 func (o *output) seedParams(v transcode.VideoInfo) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	extra := v.Params.ExtraData()
 	if len(extra) < 4 || extra[0] != 0 || extra[1] != 0 {
 		return // empty or MP4-style: the bitstream filter inserts them
@@ -76,6 +78,8 @@ func (o *output) seedParams(v transcode.VideoInfo) {
 // relayPacket maps the packet's timestamps and publishes it. DTS drives
 // the timeline; PTS keeps its distance from DTS (B-frames).
 func (o *output) relayPacket(p *astiav.Packet) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	dts, pts := p.Dts(), p.Pts()
 	if dts == astiav.NoPtsValue {
 		dts = pts
@@ -85,5 +89,5 @@ func (o *output) relayPacket(p *astiav.Packet) {
 	if pts != astiav.NoPtsValue && dts != astiav.NoPtsValue && pts > dts {
 		outPTS += o.tl.Rescale(pts - dts)
 	}
-	o.publish(p.Data(), o.inCodec, o.inW, o.inH, outPTS, outDTS)
+	o.publish(p.Data(), o.inCodec, o.inW, o.inH, outPTS, outDTS, true)
 }

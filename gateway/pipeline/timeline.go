@@ -28,6 +28,12 @@ func (t *Timeline) ContinueAfter(ts int64) {
 	t.lastOut, t.started, t.rebaseNow = ts, true, true
 }
 
+// Advance moves the clock on by d without an input timestamp (slate
+// frames while the source is down) and returns the new time.
+func (t *Timeline) Advance(d int64) int64 {
+	return t.advance(t.lastOut + max(d, 1))
+}
+
 // SetInput declares the time base (num/den seconds) and frame rate of a new
 // input; the next timestamp continues one frame after the last output.
 func (t *Timeline) SetInput(num, den int, fps float64) {

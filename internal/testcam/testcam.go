@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,8 @@ type Camera struct {
 	stream *gortsplib.ServerStream
 	mu     sync.RWMutex
 	stop   chan struct{}
+	rtp    int
+	rtcp   int
 	wg     sync.WaitGroup
 	sent   atomic.Int64
 }
@@ -52,21 +55,30 @@ func Start(t testing.TB, o Options) *Camera {
 	if o.Path == "" {
 		o.Path = "cam"
 	}
-	c := &Camera{Opts: o, AUs: encodeClip(t, o), stop: make(chan struct{})}
+	c := &Camera{Opts: o, AUs: encodeClip(t, o)}
 	if o.SwitchWidth > 0 {
 		c.after = encodeClip(t, Options{Width: o.SwitchWidth, Height: o.SwitchHeight, FPS: o.FPS})
 	}
-	rtp, rtcp := FreeUDPPair(t)
+	c.rtp, c.rtcp = FreeUDPPair(t)
+	c.serve(t, "127.0.0.1:0")
+	c.URL = fmt.Sprintf("rtsp://%s/%s", c.server.NetListener().Addr(), o.Path)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// serve starts the RTSP server and the player on addr.
+func (c *Camera) serve(t testing.TB, addr string) {
+	t.Helper()
+	c.stop = make(chan struct{})
 	c.server = &gortsplib.Server{
 		Handler:        c,
-		RTSPAddress:    "127.0.0.1:0",
-		UDPRTPAddress:  fmt.Sprintf("127.0.0.1:%d", rtp),
-		UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", rtcp),
+		RTSPAddress:    addr,
+		UDPRTPAddress:  fmt.Sprintf("127.0.0.1:%d", c.rtp),
+		UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", c.rtcp),
 	}
 	if err := c.server.Start(); err != nil {
 		t.Fatalf("test camera: %v", err)
 	}
-	c.URL = fmt.Sprintf("rtsp://%s/%s", c.server.NetListener().Addr(), o.Path)
 	sps, pps := c.AUs[0][0], c.AUs[0][1]
 	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
 	c.stream = &gortsplib.ServerStream{Server: c.server, Desc: &description.Session{
@@ -76,11 +88,10 @@ func Start(t testing.TB, o Options) *Camera {
 	}
 	c.wg.Add(1)
 	go c.play(forma)
-	t.Cleanup(c.Close)
-	return c
 }
 
-// Close stops the camera and disconnects its clients.
+// Close stops the camera and disconnects its clients, as a camera that
+// loses power does. Safe to call twice.
 func (c *Camera) Close() {
 	select {
 	case <-c.stop:
@@ -91,6 +102,16 @@ func (c *Camera) Close() {
 	c.wg.Wait()
 	c.stream.Close()
 	c.server.Close()
+}
+
+// Restart brings a closed camera back on the same address.
+func (c *Camera) Restart(t testing.TB) {
+	t.Helper()
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.serve(t, u.Host)
 }
 
 func (c *Camera) play(forma *format.H264) {

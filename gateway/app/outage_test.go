@@ -1,0 +1,82 @@
+package app
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/internal/testcam"
+)
+
+// The camera vanishes and returns three times: the source retries by
+// itself, a connected reader stays connected (the slate keeps its clock
+// going), and the live picture resumes soon after each return.
+func TestCameraOutagesAreSurvived(t *testing.T) {
+	cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25})
+	g := startGateway(t, fmt.Sprintf("reconnect: {min: 200ms, max: 1s}\nsources:\n"+
+		"  - name: flaky\n    url: %s\n    transport: tcp\n    read_timeout: 1s\n", cam.URL))
+	g.waitRunning("flaky", 10*time.Second)
+
+	type result struct {
+		r   *testcam.Reading
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := testcam.Read(g.rtspURL("flaky"), "tcp", 15*time.Second)
+		done <- result{r, err}
+	}()
+	for i := range 3 {
+		before := g.waitRunning("flaky", 5*time.Second).FramesOut
+		cam.Close()
+		st := g.waitState("flaky", manager.StateRetrying, 5*time.Second)
+		if st.LastError == "" {
+			t.Errorf("outage %d: status %+v", i, st)
+		}
+		time.Sleep(1500 * time.Millisecond) // the outage itself
+		cam.Restart(t)
+		back := time.Now()
+		g.waitFramesAfter("flaky", before, 10*time.Second)
+		t.Logf("outage %d: live again %v after the camera returned", i, time.Since(back).Round(time.Millisecond))
+		if d := time.Since(back); d > 5*time.Second {
+			t.Errorf("outage %d: resumed only after %v", i, d)
+		}
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("the reader was disconnected: %v", res.err)
+	}
+	if res.r.NonMonotonic > 0 {
+		t.Errorf("%d non-monotonic timestamps across outages", res.r.NonMonotonic)
+	}
+	t.Logf("reader got %d frames over 15 s with 3 outages", res.r.Frames)
+}
+
+// waitState polls until the source is in state.
+func (g *gateway) waitState(name, state string, within time.Duration) manager.Status {
+	g.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if st, err := g.Manager().Get(name); err == nil && st.State == state {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, _ := g.Manager().Get(name)
+	g.t.Fatalf("%s not %s within %v: %+v", name, state, within, st)
+	return st
+}
+
+// waitFramesAfter polls until the source has output more than n real frames.
+func (g *gateway) waitFramesAfter(name string, n uint64, within time.Duration) {
+	g.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if st, err := g.Manager().Get(name); err == nil && st.FramesOut > n && st.State == manager.StateRunning {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.t.Fatalf("%s produced no new frames within %v", name, within)
+}

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/asticode/go-astiav"
+	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/transcode"
+	"github.com/visiongate/visiongate/vision"
+)
+
+// slateInterval is the slate's frame interval: enough to keep players and
+// HLS playlists alive, cheap to encode.
+const slateInterval = 500 * time.Millisecond
+
+// slate publishes a "reconnecting" card through the source's encoder while
+// the source is down, with timestamps that continue the video's, so
+// readers stay connected and see why the picture stopped.
+type slate struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startSlate runs the slate until the next real frame. Without an encoder
+// (never connected, or a relay) there is nothing to keep alive.
+func (o *output) startSlate() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.enc == nil || o.slate != nil {
+		return
+	}
+	s := &slate{stop: make(chan struct{}), done: make(chan struct{})}
+	o.slate = s
+	go o.runSlate(s)
+}
+
+// stopSlateLocked ends the slate; the caller holds o.mu.
+func (o *output) stopSlateLocked() {
+	if o.slate != nil {
+		close(o.slate.stop)
+		o.slate = nil
+	}
+}
+
+// waitSlate stops the slate and waits for its goroutine.
+func (o *output) waitSlate() {
+	o.mu.Lock()
+	s := o.slate
+	o.stopSlateLocked()
+	o.mu.Unlock()
+	if s != nil {
+		<-s.done
+	}
+}
+
+func (o *output) runSlate(s *slate) {
+	defer close(s.done)
+	frame := astiav.AllocFrame()
+	defer frame.Free()
+	t := time.NewTicker(slateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			if !o.slateTick(s, frame, now) {
+				return
+			}
+		}
+	}
+}
+
+// slateTick draws and encodes one slate frame; false once stopped.
+func (o *output) slateTick(s *slate, frame *astiav.Frame, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	select {
+	case <-s.stop:
+		return false
+	default:
+	}
+	if err := o.drawSlate(frame, now); err != nil {
+		o.log.Warn("slate", "err", err)
+		return true
+	}
+	pts := o.tl.Advance(slateInterval.Milliseconds() * media.ClockRate / 1000)
+	frame.SetPts(pts)
+	o.tap.offer(frame, pts)
+	if err := o.enc.SendFrame(frame); err != nil {
+		o.log.Warn("slate", "err", err)
+		return true
+	}
+	_ = o.drainEncoder(false)
+	return true
+}
+
+func (o *output) drawSlate(frame *astiav.Frame, now time.Time) error {
+	if frame.Width() != o.encW || frame.Height() != o.encH {
+		frame.Unref()
+		frame.SetWidth(o.encW)
+		frame.SetHeight(o.encH)
+		frame.SetPixelFormat(o.enc.PixelFormat())
+		if err := frame.AllocBuffer(0); err != nil {
+			return err
+		}
+	}
+	if err := transcode.MakeWritable(frame); err != nil {
+		return err
+	}
+	v, err := transcode.FrameView(frame, 0)
+	if err != nil {
+		return err
+	}
+	vision.DrawSlate(&v, "source unavailable", "reconnecting...", now.Format("15:04:05"))
+	return nil
+}
