@@ -49,6 +49,10 @@ type Options struct {
 	Pictures Pictures
 	// HLS, when set, serves everything under /hls/.
 	HLS http.Handler
+	// Detections, when set, serves a source's detections and events.
+	Detections Detections
+	// UI serves the web page at / and its files under /ui/.
+	UI bool
 }
 
 // DefaultMaxBodyBytes is the request body limit when Options leave it 0.
@@ -94,11 +98,17 @@ func NewRouter(o Options) http.Handler {
 	}
 	a := &api{src: o.Sources, log: log, maxBody: o.MaxBodyBytes}
 	a.mount(r.Group(apiPrefix))
+	if o.Detections != nil {
+		(&detections{src: o.Detections}).mount(r.Group(apiPrefix))
+	}
 	if o.Pictures != nil {
-		(&media{pics: o.Pictures}).mount(r)
+		(&mediaRoutes{pics: o.Pictures}).mount(r)
 	}
 	if o.HLS != nil {
 		r.Any("/hls/*path", gin.WrapH(o.HLS))
+	}
+	if o.UI {
+		mountUI(r)
 	}
 	if o.Extra != nil {
 		o.Extra(r)

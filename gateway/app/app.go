@@ -14,9 +14,12 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/gateway/hls"
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/pipeline"
 	"github.com/visiongate/visiongate/gateway/rtsp"
+	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
 )
 
@@ -27,6 +30,8 @@ const shutdownGrace = 2 * time.Second
 type App struct {
 	log      *slog.Logger
 	rtsp     *rtsp.Server
+	hls      *hls.Server
+	vision   *vision.Pool
 	manager  *manager.Manager
 	http     *http.Server
 	httpLn   net.Listener
@@ -43,28 +48,44 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
+	a.hls = newHLSServer(cfg.HLS, log)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
-		a.rtsp.Close()
+		a.closeOutputs()
 		return nil, fmt.Errorf("http server: %w", err)
 	}
 	a.httpLn = ln
-	a.manager, err = manager.New(manager.Options{
-		Config: cfg, Log: log, URLs: a.outputURLs(cfg.PublicHost),
-		Publishers: []manager.Publisher{rtspPublisher{a.rtsp}},
-	})
-	if err != nil {
+	a.vision = vision.NewPool(0, nil)
+	if err := a.startManager(cfg); err != nil {
 		ln.Close()
-		a.rtsp.Close()
+		_ = a.vision.Close()
+		a.closeOutputs()
 		return nil, err
 	}
 	a.http = &http.Server{
-		Handler:           web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Log: log}),
+		Handler: web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Detections: a.manager,
+			HLS: a.hls.Handler(), Log: log, UI: true}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
 	go a.serveHTTP()
 	return a, nil
+}
+
+func (a *App) startManager(cfg *config.Config) error {
+	var err error
+	a.manager, err = manager.New(manager.Options{
+		Config: cfg, Log: a.log, URLs: a.outputURLs(cfg.PublicHost),
+		Publishers: []manager.Publisher{publisher{"rtsp", a.rtsp}, publisher{"hls", a.hls}},
+		Vision:     stageFactory(a.vision),
+		Backoff:    pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
+	})
+	return err
+}
+
+func (a *App) closeOutputs() {
+	a.hls.Close()
+	a.rtsp.Close()
 }
 
 func (a *App) serveHTTP() {
@@ -96,7 +117,8 @@ func (a *App) Close() error {
 	}
 	<-a.httpDone
 	a.manager.Close()
-	a.rtsp.Close()
+	_ = a.vision.Close()
+	a.closeOutputs()
 	return err
 }
 
@@ -136,13 +158,20 @@ func hostPort(publicHost, listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// rtspPublisher adapts the RTSP server to the manager's Publisher.
-type rtspPublisher struct{ s *rtsp.Server }
+// attachable is what the RTSP and HLS servers have in common.
+type attachable interface {
+	Attach(name string, h *hub.Hub)
+	Detach(name string)
+	Readers(name string) int
+}
 
-func (p rtspPublisher) Protocol() string               { return "rtsp" }
-func (p rtspPublisher) Attach(name string, h *hub.Hub) { p.s.Attach(name, h) }
-func (p rtspPublisher) Detach(name string)             { p.s.Detach(name) }
-func (p rtspPublisher) Readers(name string) int        { return p.s.Readers(name) }
+// publisher names an output protocol for the manager.
+type publisher struct {
+	protocol string
+	attachable
+}
+
+func (p publisher) Protocol() string { return p.protocol }
 
 // routeLibavLogs sends libav's warnings and errors to the logger once.
 func routeLibavLogs(log *slog.Logger) {

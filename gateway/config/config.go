@@ -33,6 +33,8 @@ type Config struct {
 	// unless APILocalSources is also set.
 	AllowLocalSources bool `yaml:"allow_local_sources" json:"allow_local_sources"`
 	APILocalSources   bool `yaml:"api_local_sources" json:"api_local_sources"`
+	// HLS configures /hls/NAME/index.m3u8.
+	HLS HLS `yaml:"hls" json:"hls"`
 	// Reconnect bounds the exponential backoff (with jitter) between a
 	// source's attempts: 1s doubling up to 30s by default.
 	Reconnect Reconnect `yaml:"reconnect" json:"reconnect"`
@@ -113,6 +115,12 @@ func (c *Config) Validate() error {
 	if err := c.Encoder.validate("encoder"); err != nil {
 		return err
 	}
+	if !oneOf(c.HLS.Variant, hlsVariants) {
+		return fieldErr("hls.variant", "must be lowLatency, fmp4 or mpegts")
+	}
+	if c.HLS.SegmentCount < 0 || c.HLS.SegmentCount > 100 {
+		return fieldErr("hls.segment_count", "must be between 0 and 100")
+	}
 	if c.Reconnect.Min.D < 10*time.Millisecond || c.Reconnect.Max.D < c.Reconnect.Min.D {
 		return fieldErr("reconnect", "min must be at least 10ms and max at least min")
 	}
@@ -152,6 +160,25 @@ func (c *Config) Resolve(s Source) Source {
 	}
 	return s
 }
+
+// HLS settings. Zero values keep the defaults: Low-Latency HLS (fMP4),
+// 7 segments of at least 1s (they end on keyframes), 200ms parts, any
+// origin allowed.
+type HLS struct {
+	// Variant: lowLatency, fmp4, or mpegts for old players.
+	Variant         string   `yaml:"variant,omitempty" json:"variant,omitempty"`
+	SegmentCount    int      `yaml:"segment_count,omitempty" json:"segment_count,omitempty"`
+	SegmentDuration Duration `yaml:"segment_duration,omitempty" json:"segment_duration,omitzero"`
+	PartDuration    Duration `yaml:"part_duration,omitempty" json:"part_duration,omitzero"`
+	// AllowOrigin is the CORS Access-Control-Allow-Origin; "none" sends
+	// no CORS headers.
+	AllowOrigin string `yaml:"allow_origin,omitempty" json:"allow_origin,omitempty"`
+	// IdleTimeout stops muxing a source nobody requested for this long
+	// (0: always on).
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitzero"`
+}
+
+var hlsVariants = []string{"", "lowLatency", "fmp4", "mpegts"}
 
 // Reconnect is the retry backoff of every source.
 type Reconnect struct {

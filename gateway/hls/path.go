@@ -1,0 +1,237 @@
+package hls
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+
+	"github.com/visiongate/visiongate/gateway/hub"
+)
+
+// Reasons a path cannot give a muxer to a request.
+var (
+	errPathGone     = errors.New("hls: path detached or its source ended")
+	errPathNotReady = errors.New("hls: stream not ready")
+)
+
+// path is one attached hub. Its goroutine (run) owns the muxers; request
+// handlers only read the current one.
+type path struct {
+	name    string
+	hub     *hub.Hub
+	cfg     settings
+	ctx     context.Context // cancelled by stop
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when run returns
+	wake    chan struct{} // cap 1: a request arrived (on-demand mode)
+	first   *hub.Reader   // subscribed at Attach in always-on mode
+	clients clientSet
+
+	mu       sync.Mutex
+	mux      *gohlslib.Muxer // current muxer, nil while none
+	ready    bool            // mux has a playable playlist
+	err      error           // why no muxer could be built, if so
+	ended    bool            // run returned: no muxer will come
+	changed  chan struct{}   // closed (and replaced) when the fields above change
+	lastReq  time.Time
+	inFlight int // requests being served (a waiting request is activity)
+}
+
+func newPath(parent context.Context, name string, h *hub.Hub, cfg settings) *path {
+	ctx, cancel := context.WithCancel(parent)
+	p := &path{
+		name:    name,
+		hub:     h,
+		cfg:     cfg,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		changed: make(chan struct{}),
+	}
+	if cfg.idleTimeout == 0 {
+		// Subscribe now so nothing published after Attach returns is missed.
+		p.first = h.Subscribe(0)
+	}
+	return p
+}
+
+// stop cancels the path and waits for its goroutine, which closes the
+// muxer and so releases requests blocked inside it.
+func (p *path) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// run serves the hub until the path is stopped or the hub is closed. In
+// on-demand mode it sleeps between idle periods until a request wakes it.
+func (p *path) run() {
+	defer close(p.done)
+	defer p.setEnded()
+	log := p.cfg.log.With("path", p.name)
+	r := p.first
+	for {
+		if r == nil {
+			if !p.waitDemand() {
+				return
+			}
+			r = p.hub.Subscribe(0)
+		}
+		err := p.serve(r, log)
+		r.Close()
+		r = nil
+		if err != nil {
+			if errors.Is(err, hub.ErrClosed) {
+				log.Info("hls: source hub closed")
+			}
+			return
+		}
+		log.Debug("hls: idle, muxer stopped")
+	}
+}
+
+// waitDemand blocks until a request for the path arrives; false when the
+// path is stopped first.
+func (p *path) waitDemand() bool {
+	for {
+		if p.idleFor(time.Now()) < p.cfg.idleTimeout {
+			return true
+		}
+		select {
+		case <-p.wake:
+		case <-p.ctx.Done():
+			return false
+		}
+	}
+}
+
+// serve feeds units from r to muxers until r fails (the error is returned)
+// or, in on-demand mode, no request came for idleTimeout (nil).
+func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
+	f := &feeder{p: p, cfg: p.cfg, log: log}
+	defer f.close()
+	if p.cfg.variantErr != nil {
+		p.setMuxer(nil, p.cfg.variantErr)
+	}
+	for {
+		au, err := r.Next(p.ctx)
+		if err != nil {
+			return err
+		}
+		if p.cfg.variantErr == nil {
+			f.write(au)
+		}
+		if p.cfg.idleTimeout > 0 && p.idleFor(time.Now()) >= p.cfg.idleTimeout {
+			return nil
+		}
+	}
+}
+
+// touch records the start of a request: it keeps an on-demand muxer alive
+// or wakes it. The caller must call untouch when the request ends.
+func (p *path) touch(now time.Time, client string) {
+	p.clients.seen(now, client)
+	p.mu.Lock()
+	p.lastReq = now
+	p.inFlight++
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// done records the end of a request; idleness counts from there.
+func (p *path) untouch(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastReq = now
+	p.inFlight--
+}
+
+// idleFor is how long no request has been in flight.
+func (p *path) idleFor(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.inFlight > 0:
+		return 0
+	case p.lastReq.IsZero():
+		return time.Duration(1<<63 - 1)
+	}
+	return now.Sub(p.lastReq)
+}
+
+// setMuxer publishes the current muxer (not ready yet) or the error that
+// prevents one.
+func (p *path) setMuxer(m *gohlslib.Muxer, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mux, p.ready, p.err = m, false, err
+	p.broadcastLocked()
+}
+
+// setReady marks m playable, unless it has been replaced meanwhile.
+func (p *path) setReady(m *gohlslib.Muxer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mux == m && !p.ready {
+		p.ready = true
+		p.broadcastLocked()
+	}
+}
+
+func (p *path) setEnded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ended = true
+	p.broadcastLocked()
+}
+
+func (p *path) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// current returns the muxer now, ready or not, or nil.
+func (p *path) current() *gohlslib.Muxer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return nil
+	}
+	return p.mux
+}
+
+// waitReady returns a muxer with a playable playlist, waiting up to the
+// ready timeout for one.
+func (p *path) waitReady(ctx context.Context) (*gohlslib.Muxer, error) {
+	timer := time.NewTimer(p.cfg.readyTimeout)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		m, ready, err, ended, changed := p.mux, p.ready, p.err, p.ended, p.changed
+		p.mu.Unlock()
+		switch {
+		case ended:
+			return nil, errPathGone
+		case err != nil:
+			return nil, err
+		case m != nil && ready:
+			return m, nil
+		}
+		select {
+		case <-changed:
+		case <-p.ctx.Done():
+			return nil, errPathGone
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			return nil, errPathNotReady
+		}
+	}
+}
