@@ -51,6 +51,8 @@ type Options struct {
 	HLS http.Handler
 	// Detections, when set, serves a source's detections and events.
 	Detections Detections
+	// Auth, when it has credentials, guards every route but /healthz.
+	Auth Auth
 	// UI serves the web page at / and its files under /ui/.
 	UI bool
 }
@@ -86,6 +88,9 @@ func NewRouter(o Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	_ = r.SetTrustedProxies(nil) // nil never fails; ClientIP stays the peer
 	r.Use(recoverJSON(log), accessLog(log))
+	if o.Auth.Enabled() {
+		r.Use(o.Auth.middleware())
+	}
 	r.NoRoute(func(c *gin.Context) { writeError(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" not allowed")

@@ -45,6 +45,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{log: log, failed: make(chan error, 2), httpDone: make(chan struct{})}
 	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: log,
 		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress)}
+	a.rtsp.ReadUser, a.rtsp.ReadPass = readCredentials(cfg.Auth)
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
@@ -64,11 +65,12 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.http = &http.Server{
 		Handler: web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Detections: a.manager,
-			HLS: a.hls.Handler(), Log: log, UI: true}),
+			HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
 	go a.serveHTTP()
+	warnIfOpen(log, cfg, a.HTTPAddr(), a.RTSPAddr())
 	return a, nil
 }
 

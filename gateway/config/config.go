@@ -33,6 +33,9 @@ type Config struct {
 	// unless APILocalSources is also set.
 	AllowLocalSources bool `yaml:"allow_local_sources" json:"allow_local_sources"`
 	APILocalSources   bool `yaml:"api_local_sources" json:"api_local_sources"`
+	// Auth: credentials for the API and page (admin) and for watching
+	// (RTSP, HLS, MJPEG, snapshots). Empty means open.
+	Auth Auth `yaml:"auth" json:"-"`
 	// HLS configures /hls/NAME/index.m3u8.
 	HLS HLS `yaml:"hls" json:"hls"`
 	// Reconnect bounds the exponential backoff (with jitter) between a
@@ -115,6 +118,12 @@ func (c *Config) Validate() error {
 	if err := c.Encoder.validate("encoder"); err != nil {
 		return err
 	}
+	if (c.Auth.Username == "") != (c.Auth.Password == "") {
+		return fieldErr("auth.password", "username and password go together")
+	}
+	if (c.Auth.ReadUsername == "") != (c.Auth.ReadPassword == "") {
+		return fieldErr("auth.read_password", "read_username and read_password go together")
+	}
 	if !oneOf(c.HLS.Variant, hlsVariants) {
 		return fieldErr("hls.variant", "must be lowLatency, fmp4 or mpegts")
 	}
@@ -159,6 +168,15 @@ func (c *Config) Resolve(s Source) Source {
 		s.ReadTimeout.D = 5 * time.Second
 	}
 	return s
+}
+
+// Auth holds the gateway's credentials; it never appears in status or logs.
+type Auth struct {
+	Token        string `yaml:"token"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	ReadUsername string `yaml:"read_username"`
+	ReadPassword string `yaml:"read_password"`
 }
 
 // HLS settings. Zero values keep the defaults: Low-Latency HLS (fMP4),

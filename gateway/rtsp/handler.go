@@ -6,6 +6,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 )
 
 // handler answers gortsplib's callbacks. Not implementing OnAnnounce and
@@ -22,9 +23,21 @@ func status(code base.StatusCode) *base.Response {
 	return &base.Response{StatusCode: code}
 }
 
+// authorized checks read credentials; a wrong or missing one gets 401
+// (gortsplib adds the challenge, and closes connections that guess wrong).
+func (h *handler) authorized(conn *gortsplib.ServerConn, req *base.Request) (*base.Response, error) {
+	if h.s.ReadUser == "" || conn.VerifyCredentials(req, h.s.ReadUser, h.s.ReadPass) {
+		return nil, nil
+	}
+	return status(base.StatusUnauthorized), liberrors.ErrServerAuth{}
+}
+
 func (h *handler) OnDescribe(
 	ctx *gortsplib.ServerHandlerOnDescribeCtx,
 ) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.authorized(ctx.Conn, ctx.Request); res != nil {
+		return res, nil, err
+	}
 	p := h.s.lookup(pathName(ctx.Path))
 	if p == nil {
 		return status(base.StatusNotFound), nil, nil
@@ -44,6 +57,9 @@ func (h *handler) OnDescribe(
 func (h *handler) OnSetup(
 	ctx *gortsplib.ServerHandlerOnSetupCtx,
 ) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.authorized(ctx.Conn, ctx.Request); res != nil {
+		return res, nil, err
+	}
 	p := h.s.lookup(pathName(ctx.Path))
 	if p == nil {
 		return status(base.StatusNotFound), nil, nil

@@ -68,6 +68,9 @@ type Server struct {
 	RingSize int
 	// Log may be nil.
 	Log *slog.Logger
+	// ReadUser and ReadPass, when ReadUser is set, are required of every
+	// reader (Basic or Digest, as the client offers).
+	ReadUser, ReadPass string
 
 	mu      sync.Mutex
 	srv     *gortsplib.Server
