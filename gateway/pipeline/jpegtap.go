@@ -84,6 +84,13 @@ func (t *jpegTap) run() {
 
 // encode makes one picture per wanted width.
 func (t *jpegTap) encode(f *astiav.Frame, pts int64) {
+	var err error
+	defer func() {
+		if err != nil {
+			t.log.Warn("jpeg", "err", err)
+		}
+	}()
+	defer recoverAs(&err, t.log, "jpeg encoder")
 	now := time.Now()
 	wanted := t.hub.Wanted()
 	t.prune(wanted)

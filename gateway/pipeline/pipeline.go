@@ -6,8 +6,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -138,12 +140,7 @@ func (p *Pipeline) run(ctx context.Context) {
 // runOnce opens the source and runs it until it fails. produced tells
 // whether any frame came out, which resets the backoff.
 func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			p.log.Error("panic in source, restarting", "panic", r)
-			err = errors.New("internal error (recovered panic)")
-		}
-	}()
+	defer recoverAs(&err, p.log, "pipeline")
 	s, err := openSession(ctx, p.opts, p.stats, p.log)
 	if err != nil {
 		return false, err
@@ -152,6 +149,16 @@ func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
 	before := p.stats.framesOut.Load()
 	err = s.run(ctx, p.out)
 	return p.stats.framesOut.Load() > before, err
+}
+
+// recoverAs turns a panic in one source's goroutine into an error for
+// that source (which then restarts), logged with the source's name, so
+// one bad stream never takes the gateway down.
+func recoverAs(err *error, log *slog.Logger, where string) {
+	if r := recover(); r != nil {
+		log.Error("recovered panic", "in", where, "panic", r, "stack", string(debug.Stack()))
+		*err = fmt.Errorf("internal error in %s (recovered panic: %v)", where, r)
+	}
 }
 
 // jitter spreads retries of many sources by ±20%.

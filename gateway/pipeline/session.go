@@ -114,8 +114,9 @@ func (s *session) transcode(ctx context.Context, out *output) error {
 	return err
 }
 
-func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-chan *astiav.Packet) error {
+func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-chan *astiav.Packet) (err error) {
 	defer close(pkts)
+	defer recoverAs(&err, s.log, "demuxer")
 	for {
 		var pkt *astiav.Packet
 		select {

@@ -55,6 +55,8 @@ func (o *output) waitSlate() {
 
 func (o *output) runSlate(s *slate) {
 	defer close(s.done)
+	var err error
+	defer recoverAs(&err, o.log, "slate")
 	frame := astiav.AllocFrame()
 	defer frame.Free()
 	t := time.NewTicker(slateInterval)
