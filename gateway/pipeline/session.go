@@ -101,17 +101,23 @@ func (s *session) transcode(ctx context.Context, out *output) error {
 		defer wg.Done()
 		readErr <- s.demux(ctx, pkts, free)
 	}()
-	err := s.decodeLoop(ctx, pkts, free, out)
-	cancel()
-	s.in.Interrupt()
-	wg.Wait()
-	for _, p := range all {
-		p.Free()
+	// Deferred so that a panic in decoding still stops the demuxer before
+	// the input is closed under it.
+	defer func() {
+		cancel()
+		s.in.Interrupt()
+		wg.Wait()
+		for _, p := range all {
+			p.Free()
+		}
+	}()
+	if err := s.decodeLoop(ctx, pkts, free, out); err != nil {
+		return err
 	}
-	if err == nil {
-		err = s.endOfInput(<-readErr)
+	if ctx.Err() != nil {
+		return ctx.Err() // stopping; the demuxer may still be finishing
 	}
-	return err
+	return s.endOfInput(<-readErr) // the demuxer ended: why?
 }
 
 func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-chan *astiav.Packet) (err error) {
