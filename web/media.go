@@ -32,7 +32,8 @@ const (
 )
 
 type mediaRoutes struct {
-	pics Pictures
+	pics       Pictures
+	maxViewers int // per source; 0 is unlimited
 }
 
 func (m *mediaRoutes) mount(r *gin.Engine) {
@@ -79,6 +80,10 @@ func (m *mediaRoutes) mjpeg(c *gin.Context) {
 	}
 	h, ok := m.hubFor(c, c.Param("name"))
 	if !ok {
+		return
+	}
+	if m.maxViewers > 0 && h.Viewers() >= m.maxViewers {
+		writeError(c, http.StatusServiceUnavailable, "too many viewers of this source")
 		return
 	}
 	v := h.Subscribe(width)

@@ -47,6 +47,8 @@ type Options struct {
 	Metrics http.Handler
 	// Pictures, when set, serves /mjpeg/NAME and /snapshot/NAME.jpg.
 	Pictures Pictures
+	// MaxViewers caps MJPEG viewers per source; 0 is unlimited.
+	MaxViewers int
 	// HLS, when set, serves everything under /hls/.
 	HLS http.Handler
 	// Detections, when set, serves a source's detections and events.
@@ -107,7 +109,7 @@ func NewRouter(o Options) http.Handler {
 		(&detections{src: o.Detections}).mount(r.Group(apiPrefix))
 	}
 	if o.Pictures != nil {
-		(&mediaRoutes{pics: o.Pictures}).mount(r)
+		(&mediaRoutes{pics: o.Pictures, maxViewers: o.MaxViewers}).mount(r)
 	}
 	if o.HLS != nil {
 		r.Any("/hls/*path", gin.WrapH(o.HLS))

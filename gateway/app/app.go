@@ -21,6 +21,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
+	"golang.org/x/net/netutil"
 )
 
 // shutdownGrace bounds how long HTTP clients may hold the shutdown.
@@ -46,6 +47,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: log,
 		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress)}
 	a.rtsp.ReadUser, a.rtsp.ReadPass = readCredentials(cfg.Auth)
+	a.rtsp.MaxReaders = max(cfg.Limits.ReadersPerSource, 0)
 	if err := a.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
@@ -54,6 +56,9 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		a.closeOutputs()
 		return nil, fmt.Errorf("http server: %w", err)
+	}
+	if n := cfg.Limits.HTTPConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
 	}
 	a.httpLn = ln
 	a.vision = vision.NewPool(0, nil)
@@ -65,7 +70,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.http = &http.Server{
 		Handler: web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Detections: a.manager,
-			HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth)}),
+			HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth),
+			MaxViewers: max(cfg.Limits.ReadersPerSource, 0)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}

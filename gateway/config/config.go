@@ -36,6 +36,8 @@ type Config struct {
 	// Auth: credentials for the API and page (admin) and for watching
 	// (RTSP, HLS, MJPEG, snapshots). Empty means open.
 	Auth Auth `yaml:"auth" json:"-"`
+	// Limits bound what clients can take.
+	Limits Limits `yaml:"limits" json:"limits"`
 	// HLS configures /hls/NAME/index.m3u8.
 	HLS HLS `yaml:"hls" json:"hls"`
 	// Reconnect bounds the exponential backoff (with jitter) between a
@@ -99,6 +101,12 @@ func (c *Config) fillDefaults() {
 	}
 	if c.HWAccel == "" {
 		c.HWAccel = HWAccelAuto
+	}
+	if c.Limits.ReadersPerSource == 0 {
+		c.Limits.ReadersPerSource = 100
+	}
+	if c.Limits.HTTPConnections == 0 {
+		c.Limits.HTTPConnections = 1000
 	}
 	if c.Reconnect.Min.D == 0 {
 		c.Reconnect.Min.D = time.Second
@@ -177,6 +185,15 @@ type Auth struct {
 	Password     string `yaml:"password"`
 	ReadUsername string `yaml:"read_username"`
 	ReadPassword string `yaml:"read_password"`
+}
+
+// Limits on clients. 0 means the default; -1 means unlimited.
+type Limits struct {
+	// ReadersPerSource caps RTSP readers and MJPEG viewers of each source
+	// (each counted on its own); default 100.
+	ReadersPerSource int `yaml:"readers_per_source" json:"readers_per_source"`
+	// HTTPConnections caps open HTTP connections; default 1000.
+	HTTPConnections int `yaml:"http_connections" json:"http_connections"`
 }
 
 // HLS settings. Zero values keep the defaults: Low-Latency HLS (fMP4),

@@ -82,7 +82,13 @@ func (h *handler) OnSetup(
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	sd, _ := ctx.Session.UserData().(*session)
-	if sd == nil || !sd.p.addReader(ctx.Session) {
+	if sd == nil {
+		return status(base.StatusNotFound), nil
+	}
+	if max := h.s.MaxReaders; max > 0 && sd.p.readerCount() >= max {
+		return status(base.StatusServiceUnavailable), nil
+	}
+	if !sd.p.addReader(ctx.Session) {
 		return status(base.StatusNotFound), nil
 	}
 	h.s.cfg.log.Debug("rtsp: reader playing", "path", sd.p.name,

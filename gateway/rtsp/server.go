@@ -71,6 +71,8 @@ type Server struct {
 	// ReadUser and ReadPass, when ReadUser is set, are required of every
 	// reader (Basic or Digest, as the client offers).
 	ReadUser, ReadPass string
+	// MaxReaders per path; 0 is unlimited. Over the limit, PLAY gets 503.
+	MaxReaders int
 
 	mu      sync.Mutex
 	srv     *gortsplib.Server

@@ -6,6 +6,10 @@
 const API = '/api/v1/sources';
 const POLL_MS = 1500;
 const HLS_START_TIMEOUT_MS = 20000; // no picture by then: fall back to MJPEG
+// Browsers open at most 6 HTTP/1.1 connections per host, and every event
+// stream (like every MJPEG picture and LL-HLS playlist wait) holds one:
+// past this many event streams, detections are polled instead.
+const MAX_EVENT_STREAMS = 2;
 
 const cards = new Map(); // name -> card
 window.visiongate = { cards }; // for the browser test and the curious
@@ -110,6 +114,7 @@ function updateCard(card, st) {
   const vision = (st.source && st.source.vision) || {};
   const detector = vision.detector && vision.detector !== 'none' ? vision.detector : '';
   if (detector !== card.detector) watchDetections(card, detector);
+  else if (detector && !card.events) pollDetections(card);
   if (card.hls && card.hls.latency > 0) showMode(card); // live latency figure
 }
 
@@ -237,6 +242,8 @@ function watchDetections(card, detector) {
     return;
   }
   status.textContent = `${detector}: waiting for detections…`;
+  const streams = [...cards.values()].filter((c) => c.events).length;
+  if (streams >= MAX_EVENT_STREAMS) return; // updateCard polls instead
   const es = new EventSource(`${API}/${enc(card.name)}/events`);
   const onEvent = (ev) => {
     try { showDetections(card, JSON.parse(ev.data)); } catch { /* ignore a bad event */ }
@@ -252,11 +259,22 @@ function watchDetections(card, detector) {
   card.events = es;
 }
 
+async function pollDetections(card) {
+  try {
+    const r = await fetch(`${API}/${enc(card.name)}/detections`, { cache: 'no-store' });
+    if (!card.detector || card.events) return;
+    if (r.status === 404) $('[data-field="detections"]', card.el).textContent = 'no detector';
+    const d = r.ok ? await r.json() : null;
+    if (d && d.time && !d.time.startsWith('0001-')) showDetections(card, d); // zero time: none yet
+  } catch { /* the next poll tries again */ }
+}
+
 function showDetections(card, d) {
   const boxes = d.boxes || [];
   const when = d.time ? new Date(d.time).toLocaleTimeString() : '';
+  const ms = d.latency_ns ? ` · ${Math.round(d.latency_ns / 1e6)} ms` : '';
   $('[data-field="detections"]', card.el).textContent =
-    `${d.detector || card.detector}: ${boxes.length} box${boxes.length === 1 ? '' : 'es'} ${when}`;
+    `${d.detector || card.detector}: ${boxes.length} box${boxes.length === 1 ? '' : 'es'} · ${when}${ms}`;
   const items = boxes.map((b) => {
     const li = document.createElement('li');
     const score = typeof b.score === 'number' ? ` ${b.score.toFixed(2)}` : '';

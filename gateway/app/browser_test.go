@@ -1,0 +1,74 @@
+package app
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	chromiumPath   = "/usr/bin/chromium"
+	browserTimeout = 3 * time.Minute
+)
+
+var latencyLine = regexp.MustCompile(`(?m)^HLS_LATENCY_S=([0-9.]+)$`)
+
+// The web page in a real browser: Debian's chromium, headless, driven by
+// e2e/browser.mjs (playwright-core). It sees the source listed and playing
+// (HLS, or MJPEG when HLS cannot play), switches to MJPEG and sees the
+// picture change, adds a source through the form and removes it, and saves
+// a screenshot in $VISIONGATE_ARTIFACTS (or a temporary folder).
+func TestBrowserPage(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	needs := map[string]string{
+		filepath.Join(root, "node_modules", "playwright-core", "package.json"): "playwright-core (npm)",
+		chromiumPath: "Debian's chromium",
+	}
+	for p, what := range needs {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s is missing (%s): run make setup", what, p)
+		}
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not on PATH: run make setup")
+	}
+	artifacts := os.Getenv("VISIONGATE_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	} else if artifacts, err = filepath.Abs(artifacts); err != nil {
+		t.Fatal(err)
+	}
+
+	g := startGateway(t, "allow_local_sources: true\napi_local_sources: true\n"+
+		"sources:\n  - name: t\n    url: \"lavfi:testsrc2=size=640x360:rate=25\"\n")
+	g.waitRunning("t", 15*time.Second)
+
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("e2e", "browser.mjs"), g.base, artifacts)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "VG_SOURCE=t", "VG_ADD_URL=lavfi:testsrc2=size=320x240:rate=10",
+		"VG_CHROMIUM="+chromiumPath, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
+	// Chromium runs in node's process group; a timeout kills them all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("e2e/browser.mjs: %v (screenshots in %s)\n%s", err, artifacts, out)
+	}
+	t.Logf("e2e/browser.mjs:\n%s", out)
+	if m := latencyLine.FindSubmatch(out); m != nil {
+		t.Logf("HLS latency reported by hls.js in Chromium: %s s", m[1])
+	}
+	t.Logf("screenshot: %s", filepath.Join(artifacts, "page.png"))
+}
