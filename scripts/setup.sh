@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what visiongate needs to build, run and test on Debian 12:
 # FFmpeg and OpenCV development libraries, the ffmpeg CLI, OpenCV's Haar
-# cascades, and the Go modules. Safe to run again: it installs only what is
-# missing.
+# cascades, Chromium for the browser test, the Go modules, and the npm
+# packages (hls.js, embedded in the web page; playwright-core, which drives
+# Chromium). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 APT_PACKAGES=(
@@ -10,6 +11,7 @@ APT_PACKAGES=(
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libavdevice-dev libavfilter-dev libswresample-dev
   libopencv-dev opencv-data
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -31,3 +33,19 @@ if ! command -v go >/dev/null; then
 fi
 cd "$(dirname "$0")/.."
 go mod download
+
+# npm packages: hls.js is copied next to the page so go:embed takes it into
+# the binary (not committed); playwright-core drives Debian's chromium and
+# never downloads a browser of its own.
+if ! command -v npm >/dev/null || ! node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)'; then
+  echo "setup: Node.js 20+ and npm are needed (for hls.js and the browser test)" >&2
+  exit 1
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+fi
+vendor=web/ui/static/vendor
+mkdir -p "$vendor"
+cmp -s node_modules/hls.js/dist/hls.min.js "$vendor/hls.min.js" ||
+  cp node_modules/hls.js/dist/hls.min.js "$vendor/hls.min.js"

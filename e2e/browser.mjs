@@ -1,0 +1,234 @@
+// Real-browser test of visiongate's page: Debian's chromium, headless,
+// driven by playwright-core (which never downloads a browser here).
+//
+//   node e2e/browser.mjs BASE_URL ARTIFACT_DIR
+//
+// The gateway at BASE_URL must run a source named $VG_SOURCE (default "t")
+// and accept $VG_ADD_URL (a second source) through the API. Prints what it
+// sees, a line HLS_LATENCY_S=<seconds> when hls.js plays, saves page.png
+// (and failure.png on failure) in ARTIFACT_DIR, and exits non-zero on failure.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [base, artifacts] = process.argv.slice(2);
+if (!base || !artifacts) {
+  console.error('usage: node e2e/browser.mjs BASE_URL ARTIFACT_DIR');
+  process.exit(2);
+}
+const SOURCE = process.env.VG_SOURCE || 't';
+const ADDED = 'second';
+const ADD_URL = process.env.VG_ADD_URL || 'lavfi:testsrc2=size=320x240:rate=10';
+const CHROMIUM = process.env.VG_CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const started = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const card = (name) => `[data-source="${name}"]`;
+
+function check(ok, msg) {
+  if (!ok) throw new Error(msg);
+}
+
+// videoAdvances waits for the source's <video> to play and for currentTime
+// to move on by at least 1 s of media within 5 s (room for a loaded CI).
+async function videoAdvances(page, name) {
+  const video = page.locator(`${card(name)} video`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0,
+    `${card(name)} video`, { timeout: 20000 });
+  const t0 = await video.evaluate((v) => v.currentTime);
+  const w0 = Date.now();
+  let t1 = t0;
+  while (t1 - t0 < 1 && Date.now() - w0 < 5000) {
+    await sleep(250);
+    t1 = await video.evaluate((v) => v.currentTime);
+  }
+  log(`${name}: video currentTime ${t0.toFixed(2)} -> ${t1.toFixed(2)} s in ${Date.now() - w0} ms`);
+  check(t1 - t0 >= 1, `${name}: video currentTime did not advance (${t0} -> ${t1})`);
+}
+
+// playsOrFallsBack waits until the source's video plays ('hls') or the
+// page has switched to MJPEG by itself ('mjpeg'), past its 20 s watchdog.
+async function playsOrFallsBack(page, name) {
+  const h = await page.waitForFunction((sel) => {
+    const el = document.querySelector(sel);
+    if (el?.dataset.mode === 'mjpeg') return 'mjpeg';
+    return el?.querySelector('video').currentTime > 0 ? 'hls' : false;
+  }, card(name), { timeout: 25000 });
+  return h.jsonValue();
+}
+
+// mjpegHash draws the MJPEG <img> into a small canvas and hashes its
+// pixels: a live stream changes them (testsrc2 moves every frame).
+function mjpegHash(page, name) {
+  return page.locator(`${card(name)} img.mjpeg`).evaluate((img) => {
+    const c = document.createElement('canvas');
+    c.width = 160;
+    c.height = 90;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0, c.width, c.height);
+    const px = g.getImageData(0, 0, c.width, c.height).data;
+    let h = 2166136261;
+    for (let i = 0; i < px.length; i++) h = Math.imul(h ^ px[i], 16777619) >>> 0;
+    return { hash: h, width: img.naturalWidth, height: img.naturalHeight };
+  });
+}
+
+async function mjpegUpdates(page, name) {
+  const img = page.locator(`${card(name)} img.mjpeg`);
+  await img.waitFor({ state: 'visible', timeout: 5000 });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.naturalWidth > 0,
+    `${card(name)} img.mjpeg`, { timeout: 10000 });
+  const seen = [];
+  for (let i = 0; i < 6; i++) {
+    if (i) await sleep(400);
+    seen.push(await mjpegHash(page, name));
+  }
+  const distinct = new Set(seen.map((s) => s.hash)).size;
+  log(`${name}: MJPEG ${seen[0].width}x${seen[0].height}, ${distinct} different pictures in 6 samples over 2 s`);
+  check(distinct >= 3 && seen[5].hash !== seen[0].hash, `${name}: MJPEG picture is not updating`);
+}
+
+async function readers(name) {
+  const r = await fetch(`${base}/api/v1/sources/${name}`);
+  return (await r.json()).readers || {};
+}
+
+async function run(page) {
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) log(`console: ${m.text()}`);
+  });
+  page.on('response', (r) => { if (r.status() >= 400) log(`HTTP ${r.status()} ${r.request().method()} ${r.url()}`); });
+
+  await page.goto(`${base}/`);
+  await page.locator(card(SOURCE)).waitFor({ timeout: 10000 });
+  log(`${SOURCE}: listed`);
+  await page.locator(`${card(SOURCE)}[data-state="running"]`).waitFor({ timeout: 20000 });
+  log(`${SOURCE}: running; stats: ${await page.locator(`${card(SOURCE)} .stats`).innerText()}`.replace(/\n/g, ' '));
+
+  // HLS must play when the endpoint serves a playlist and hls.js has MSE
+  // with H.264. A browser's own HLS player (Safari; Chromium lately) is
+  // used only without hls.js, and may play or leave it to MJPEG. Without
+  // a playlist the page must fall back to MJPEG by itself.
+  const probe = await fetch(`${base}/hls/${SOURCE}/index.m3u8`);
+  const caps = await page.evaluate(() => ({
+    hlsjs: !!(window.Hls && window.Hls.isSupported()),
+    mseH264: !!window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="avc1.64001f"'),
+    native: document.createElement('video').canPlayType('application/vnd.apple.mpegurl'),
+  }));
+  log(`HLS endpoint ${probe.status}; hls.js ${caps.hlsjs}, MSE H.264 ${caps.mseH264}, native HLS "${caps.native}"`);
+  const mustPlay = probe.ok && caps.hlsjs && caps.mseH264;
+  const hlsPlays = (await playsOrFallsBack(page, SOURCE)) === 'hls';
+  const mode = await page.locator(`${card(SOURCE)} [data-field="mode"]`).innerText();
+  check(hlsPlays || !mustPlay, `${SOURCE}: HLS should play with hls.js, but: "${mode}"`);
+  log(`${SOURCE}: mode "${mode}"`);
+  if (hlsPlays) {
+    await videoAdvances(page, SOURCE);
+    if (caps.hlsjs) await measureLatency(page);
+  }
+
+  await page.click(`${card(SOURCE)} button[data-action="mjpeg"]`);
+  check(await page.getAttribute(`${card(SOURCE)} button[data-action="mjpeg"]`, 'aria-pressed') === 'true',
+    'MJPEG button not shown as pressed');
+  await mjpegUpdates(page, SOURCE);
+
+  if (hlsPlays) { // back to HLS: the MJPEG connection must close
+    await page.click(`${card(SOURCE)} button[data-action="hls"]`);
+    await videoAdvances(page, SOURCE);
+    let r;
+    for (let i = 0; i < 20 && (r = await readers(SOURCE)).mjpeg > 0; i++) await sleep(250);
+    check(!r.mjpeg, `MJPEG viewer still counted after switching to HLS: ${JSON.stringify(r)}`);
+  }
+  check((await page.locator(`${card(SOURCE)} [data-field="detections"]`).innerText()) === 'no detector',
+    'a source without a detector should say "no detector"');
+
+  // The API's error shows next to the form.
+  const form = page.locator('form#add-source');
+  await form.locator('input[name="name"]').fill(SOURCE);
+  await form.locator('input[name="url"]').fill(ADD_URL);
+  await form.locator('button[type="submit"]').click();
+  await page.locator('#form-error', { hasText: 'already exists' }).waitFor({ timeout: 5000 });
+  log(`duplicate refused: "${await page.locator('#form-error').innerText()}"`);
+
+  // Add a second source (with a detector) through the form, see it run,
+  // remove it.
+  await form.locator('input[name="name"]').fill(ADDED);
+  await form.locator('select[name="detector"]').selectOption('motion');
+  await form.locator('button[type="submit"]').click();
+  await page.locator(card(ADDED)).waitFor({ timeout: 5000 });
+  check(await page.locator('#form-error').isHidden(), 'form error still shown after a good add');
+  await page.locator(`${card(ADDED)}[data-state="running"]`).waitFor({ timeout: 20000 });
+  log(`${ADDED}: added through the form and running`);
+  if ((await playsOrFallsBack(page, ADDED)) === 'hls') await videoAdvances(page, ADDED);
+  else await mjpegUpdates(page, ADDED);
+
+  await checkDetections(page, ADDED);
+
+  const shot = path.join(artifacts, 'page.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  log(`screenshot ${shot}`);
+
+  page.once('dialog', (d) => d.accept());
+  await page.click(`${card(ADDED)} button[data-action="remove"]`);
+  await page.locator(card(ADDED)).waitFor({ state: 'detached', timeout: 5000 });
+  const gone = await fetch(`${base}/api/v1/sources/${ADDED}`);
+  check(gone.status === 404, `${ADDED} still in the API after remove: ${gone.status}`);
+  log(`${ADDED}: removed with its button`);
+
+  check(pageErrors.length === 0, `uncaught page errors: ${pageErrors.join('; ')}`);
+}
+
+// checkDetections: without a detections API the page says "no detector";
+// with one, a result from the event stream shows next to the video.
+async function checkDetections(page, name) {
+  const api = await fetch(`${base}/api/v1/sources/${name}/detections`);
+  const status = page.locator(`${card(name)} [data-field="detections"]`);
+  const want = api.status === 404 ? /^no detector$/ : /^motion: \d+ box/;
+  await page.locator(`${card(name)} [data-field="detections"]`, { hasText: want })
+    .waitFor({ timeout: 10000 });
+  const boxes = await page.locator(`${card(name)} .boxes li`).count();
+  log(`${name}: detections API ${api.status}; page shows "${await status.innerText()}", ${boxes} boxes`);
+}
+
+// measureLatency samples hls.js's own latency estimate (playhead to live
+// edge, from the playlist's program date time) over a few seconds.
+async function measureLatency(page) {
+  const samples = [];
+  for (let i = 0; i < 6; i++) {
+    await sleep(500);
+    samples.push(await page.evaluate((n) => window.visiongate.cards.get(n).hls.latency, SOURCE));
+  }
+  const good = samples.filter((s) => s > 0);
+  log(`hls.js latency samples: ${samples.map((s) => s.toFixed(2)).join(' ')} s`);
+  if (good.length) console.log(`HLS_LATENCY_S=${(good.reduce((a, b) => a + b) / good.length).toFixed(2)}`);
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'visiongate-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 },
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  let failed = false;
+  try {
+    await run(page);
+    log('PASS');
+  } catch (e) {
+    failed = true;
+    console.error(`FAIL: ${e.stack || e}`);
+    await page.screenshot({ path: path.join(artifacts, 'failure.png'), fullPage: true }).catch(() => {});
+  } finally {
+    await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+main();
