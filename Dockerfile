@@ -3,6 +3,12 @@
 #   docker build -t visiongate .
 #   docker run --rm -p 8080:8080 -p 8554:8554 -p 8000-8001:8000-8001/udp visiongate
 
+# hls.js for the web page comes from npm and is embedded in the binary.
+FROM node:20-bookworm AS ui
+WORKDIR /ui
+COPY package.json package-lock.json ./
+RUN PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --omit=dev --no-audit --no-fund
+
 # The Go image is Debian 12 with Go 1.26 (Debian's own golang-go is 1.19).
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
@@ -16,6 +22,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+COPY --from=ui /ui/node_modules/hls.js/dist/hls.min.js web/ui/static/vendor/hls.min.js
 RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/visiongate ./cmd/visiongate \
  # The runtime needs exactly the Debian packages that own the linked libraries.
  && ldd /out/visiongate | awk '/=> \//{print $3}' | xargs -r dpkg -S 2>/dev/null \
