@@ -17,6 +17,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/hls"
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/metrics"
 	"github.com/visiongate/visiongate/gateway/pipeline"
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/vision"
@@ -33,6 +34,7 @@ type App struct {
 	rtsp     *rtsp.Server
 	hls      *hls.Server
 	vision   *vision.Pool
+	metrics  *metrics.Registry
 	manager  *manager.Manager
 	http     *http.Server
 	httpLn   net.Listener
@@ -62,6 +64,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.httpLn = ln
 	a.vision = vision.NewPool(0, nil)
+	a.metrics = metrics.New()
 	if err := a.startManager(cfg); err != nil {
 		ln.Close()
 		_ = a.vision.Close()
@@ -71,7 +74,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.http = &http.Server{
 		Handler: web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Detections: a.manager,
 			HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth),
-			MaxViewers: max(cfg.Limits.ReadersPerSource, 0)}),
+			MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
@@ -87,7 +90,11 @@ func (a *App) startManager(cfg *config.Config) error {
 		Publishers: []manager.Publisher{publisher{"rtsp", a.rtsp}, publisher{"hls", a.hls}},
 		Vision:     stageFactory(a.vision),
 		Backoff:    pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
+		Metrics:    a.metrics,
 	})
+	if err == nil {
+		a.metrics.SetSources(a.manager)
+	}
 	return err
 }
 

@@ -33,8 +33,13 @@ type Options struct {
 	URLs func(name string) Outputs
 	// Vision, when set, makes the vision stage of sources with a detector.
 	Vision StageFactory
-	// Backoff overrides the pipelines' retry timing (tests).
+	// Backoff overrides the pipelines' retry timing.
 	Backoff pipeline.Backoff
+	// Metrics, when set, gets each source's per-frame timings.
+	Metrics interface {
+		Observer(name string) pipeline.Observer
+		Forget(name string)
+	}
 }
 
 // Manager is safe for concurrent use.
@@ -121,8 +126,12 @@ func (m *Manager) newPipeline(src config.Source, e *entry) *pipeline.Pipeline {
 	if e.stage != nil {
 		stage = e.stage
 	}
+	var obs pipeline.Observer
+	if m.opts.Metrics != nil {
+		obs = m.opts.Metrics.Observer(src.Name)
+	}
 	return pipeline.New(pipeline.Options{Source: resolved, URL: u, Hub: e.hub, JPEG: e.jpeg,
-		Log: m.log, Stage: stage, Backoff: m.opts.Backoff})
+		Log: m.log, Stage: stage, Backoff: m.opts.Backoff, Observer: obs})
 }
 
 // Add validates and starts a source given through the API.
@@ -229,6 +238,9 @@ func (m *Manager) Remove(name string) error {
 	delete(m.entries, name)
 	m.mu.Unlock()
 	m.stopEntry(e)
+	if m.opts.Metrics != nil {
+		m.opts.Metrics.Forget(name)
+	}
 	m.log.Info("source removed", "name", name)
 	return nil
 }

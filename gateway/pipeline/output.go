@@ -30,6 +30,7 @@ type output struct {
 	cfg   config.Encoder
 	stage FrameStage
 	tap   *jpegTap // nil without MJPEG/snapshot output
+	obs   Observer
 	stats *stats
 	log   *slog.Logger
 	tl    *Timeline
@@ -69,8 +70,9 @@ func (o *output) beginInput(v transcode.VideoInfo) {
 	o.tl.SetInput(v.TimeBase.Num(), v.TimeBase.Den(), o.inFPS)
 }
 
-// writeFrame maps, samples, converts and encodes one decoded frame.
-func (o *output) writeFrame(f *astiav.Frame) error {
+// writeFrame maps, samples, converts and encodes one decoded frame;
+// received is when its packet arrived (zero if unknown).
+func (o *output) writeFrame(f *astiav.Frame, received time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.stopSlateLocked() // real video is back
@@ -85,16 +87,22 @@ func (o *output) writeFrame(f *astiav.Frame) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := o.runStage(frame, pts); err != nil {
 		return err
 	}
 	o.tap.offer(frame, pts)
+	encStart := time.Now()
+	o.obs.Stage(encStart.Sub(start))
 	frame.SetPts(pts)
 	frame.SetPictureType(astiav.PictureTypeNone) // the encoder places keyframes
 	if err := o.enc.SendFrame(frame); err != nil {
 		return fmt.Errorf("encoding: %w", err)
 	}
-	return o.drainEncoder(true)
+	o.received = received
+	err = o.drainEncoder(true)
+	o.obs.Encode(time.Since(encStart))
+	return err
 }
 
 func (o *output) runStage(frame *astiav.Frame, pts int64) error {
@@ -206,7 +214,11 @@ func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int6
 	}
 	o.hub.Publish(&media.AccessUnit{Info: o.info, NALUs: nalus, PTS: pts, DTS: dts, IDR: idr, Received: o.received})
 	if real {
-		o.stats.frameOut(time.Now())
+		now := time.Now()
+		o.stats.frameOut(now)
+		if !o.received.IsZero() {
+			o.obs.Latency(now.Sub(o.received))
+		}
 	}
 }
 

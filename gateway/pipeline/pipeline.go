@@ -40,6 +40,8 @@ type Options struct {
 	Stage  FrameStage
 	// JPEG, when set, receives JPEG pictures for MJPEG and snapshots.
 	JPEG *mjpeg.Hub
+	// Observer, when set, receives per-frame timings.
+	Observer Observer
 	// Backoff defaults to 1 s up to 30 s.
 	Backoff Backoff
 }
@@ -63,6 +65,9 @@ func New(o Options) *Pipeline {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	if o.Backoff.Min <= 0 {
 		o.Backoff.Min = time.Second
 	}
@@ -72,6 +77,7 @@ func New(o Options) *Pipeline {
 	log := o.Log.With("source", o.Source.Name)
 	p := &Pipeline{opts: o, log: log, stats: newStats(), done: make(chan struct{})}
 	p.out = newOutput(o.Hub, o.Source.Encoder, o.Stage, p.stats, log)
+	p.out.obs = o.Observer
 	if last := o.Hub.Latest(); last != nil {
 		p.out.tl.ContinueAfter(last.PTS) // a restart after a config change
 	}

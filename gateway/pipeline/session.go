@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/config"
@@ -31,6 +32,7 @@ type session struct {
 	in    *transcode.Input
 	info  transcode.VideoInfo
 	dec   *transcode.Decoder // nil when relaying
+	seen  arrivals
 }
 
 func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*session, error) {
@@ -133,6 +135,7 @@ func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-
 		if err := s.in.ReadPacket(ctx, pkt); err != nil {
 			return err
 		}
+		s.seen.put(pkt.Pts(), time.Now())
 		pkts <- pkt // never blocks: pkts holds the whole pool
 	}
 }
@@ -143,6 +146,7 @@ func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, fr
 	defer frame.Free()
 	failures := 0
 	for pkt := range pkts {
+		start := time.Now()
 		err := s.dec.SendPacket(pkt)
 		pkt.Unref()
 		free <- pkt
@@ -153,7 +157,7 @@ func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, fr
 			continue
 		}
 		failures = 0
-		if err := s.drainDecoder(frame, out); err != nil {
+		if err := s.drainDecoder(frame, out, start); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -163,17 +167,24 @@ func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, fr
 	return nil
 }
 
-func (s *session) drainDecoder(frame *astiav.Frame, out *output) error {
-	for {
+// drainDecoder hands every decoded frame on; start is when the packet
+// went into the decoder, for the decode timing.
+func (s *session) drainDecoder(frame *astiav.Frame, out *output, start time.Time) error {
+	for got := false; ; got = true {
 		err := s.dec.ReceiveFrame(frame)
 		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+			if !got { // a packet that gave no frame still cost decoding
+				s.opts.Observer.Decode(time.Since(start))
+			}
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("decoding: %w", err)
 		}
 		s.stats.framesIn.Add(1)
-		err = out.writeFrame(frame)
+		s.opts.Observer.Decode(time.Since(start))
+		err = out.writeFrame(frame, s.seen.get(frame.Pts()))
+		start = time.Now()
 		frame.Unref()
 		if err != nil {
 			return err

@@ -1,0 +1,75 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/visiongate/visiongate/gateway/manager"
+)
+
+var states = []string{manager.StateStarting, manager.StateRunning, manager.StateRetrying,
+	manager.StateFailed, manager.StateStopped}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("visiongate_"+name, help, append([]string{"source"}, labels...), nil)
+}
+
+var (
+	stateDesc     = desc("source_state", "1 for the state the source is in.", "state")
+	framesInDesc  = desc("source_frames_in_total", "Frames decoded (or packets relayed).")
+	framesOutDesc = desc("source_frames_out_total", "Frames encoded and published.")
+	fpsDesc       = desc("source_output_fps", "Output frames per second over the last second.")
+	reconnectDesc = desc("source_reconnects_total", "Connection attempts after the first.")
+	readersDesc   = desc("source_readers", "Readers by protocol.", "protocol")
+	hwDecodeDesc  = desc("source_hardware_decode", "1 when the source decodes in hardware.")
+	detRateDesc   = desc("vision_detections_per_second", "Detection results per second.")
+	detLatDesc    = desc("vision_latency_seconds", "Average time from a sampled frame to its result.")
+	boxAgeDesc    = desc("vision_box_age_seconds", "Age of the boxes being drawn.")
+	skippedDesc   = desc("vision_skipped_busy_total", "Frames due for detection skipped: one was in flight.")
+	droppedDesc   = desc("vision_events_dropped_total", "Detection events a slow subscriber lost.")
+	sourcesDesc   = prometheus.NewDesc("visiongate_sources", "Sources configured.", nil, nil)
+)
+
+// sourceCollector turns the manager's status snapshots into metrics at
+// scrape time, so the video path keeps no extra counters.
+type sourceCollector struct{ src Sources }
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	list := c.src.List()
+	ch <- prometheus.MustNewConstMetric(sourcesDesc, prometheus.GaugeValue, float64(len(list)))
+	for _, st := range list {
+		collectSource(ch, st)
+	}
+}
+
+func collectSource(ch chan<- prometheus.Metric, st manager.Status) {
+	n := st.Name
+	for _, s := range states {
+		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, boolf(st.State == s), n, s)
+	}
+	ch <- prometheus.MustNewConstMetric(framesInDesc, prometheus.CounterValue, float64(st.FramesIn), n)
+	ch <- prometheus.MustNewConstMetric(framesOutDesc, prometheus.CounterValue, float64(st.FramesOut), n)
+	ch <- prometheus.MustNewConstMetric(fpsDesc, prometheus.GaugeValue, st.FPSOut, n)
+	ch <- prometheus.MustNewConstMetric(reconnectDesc, prometheus.CounterValue, float64(max(st.Attempts-1, 0)), n)
+	ch <- prometheus.MustNewConstMetric(hwDecodeDesc, prometheus.GaugeValue, boolf(st.Decoder.Hardware), n)
+	for proto, count := range st.Readers {
+		ch <- prometheus.MustNewConstMetric(readersDesc, prometheus.GaugeValue, float64(count), n, proto)
+	}
+	if v := st.Vision; v != nil {
+		ch <- prometheus.MustNewConstMetric(detRateDesc, prometheus.GaugeValue, v.DetectionsPerSec, n)
+		ch <- prometheus.MustNewConstMetric(detLatDesc, prometheus.GaugeValue, v.LatencyMS/1000, n)
+		ch <- prometheus.MustNewConstMetric(boxAgeDesc, prometheus.GaugeValue, v.BoxAgeMS/1000, n)
+		ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(v.SkippedBusy), n)
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(v.EventsDropped), n)
+	}
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,55 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// Observer receives per-frame timings (metrics histograms). Calls come
+// from the video path and must not block.
+type Observer interface {
+	Decode(d time.Duration)  // one packet: send to the decoder and drain it
+	Stage(d time.Duration)   // the frame stage (vision sampling and drawing)
+	Encode(d time.Duration)  // one frame: send to the encoder and drain it
+	Latency(d time.Duration) // input packet read → encoded unit on the hub
+}
+
+type noObserver struct{}
+
+func (noObserver) Decode(time.Duration)  {}
+func (noObserver) Stage(time.Duration)   {}
+func (noObserver) Encode(time.Duration)  {}
+func (noObserver) Latency(time.Duration) {}
+
+// arrivals remembers when recent packets were read, by timestamp, so the
+// frame decoded from a packet can be traced back to its arrival.
+type arrivals struct {
+	mu   sync.Mutex
+	pts  [64]int64
+	at   [64]time.Time
+	next int
+}
+
+func (a *arrivals) put(pts int64, at time.Time) {
+	if pts == astiav.NoPtsValue {
+		return
+	}
+	a.mu.Lock()
+	a.pts[a.next], a.at[a.next] = pts, at
+	a.next = (a.next + 1) % len(a.pts)
+	a.mu.Unlock()
+}
+
+// get returns when the packet with pts arrived (zero when forgotten).
+func (a *arrivals) get(pts int64) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := range a.pts {
+		if a.pts[i] == pts && !a.at[i].IsZero() {
+			return a.at[i]
+		}
+	}
+	return time.Time{}
+}
