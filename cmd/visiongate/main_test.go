@@ -16,10 +16,7 @@ import (
 
 // The real binary serves a source, then exits 0 within 5 s of SIGTERM.
 func TestBinaryRunsAndShutsDownCleanly(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "visiongate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	yaml := "allow_local_sources: true\nrtsp_rtp_address: off\nrtsp_rtcp_address: off\n" +
 		"sources:\n  - name: demo\n    url: \"lavfi:testsrc2=size=320x240:rate=25\"\n"
@@ -53,6 +50,30 @@ func TestBinaryRunsAndShutsDownCleanly(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("still running 5 s after SIGTERM")
 	}
+}
+
+var built struct {
+	path string
+	err  error
+}
+
+// buildBinary builds the command once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if built.path == "" && built.err == nil {
+		dir, err := os.MkdirTemp("", "visiongate-bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		built.path = filepath.Join(dir, "visiongate")
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
 }
 
 // waitForLog reads log lines until re matches and returns its group; the
@@ -99,4 +120,12 @@ func waitRunning(t *testing.T, url string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal(fmt.Sprintf("%s never running", url))
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.path != "" {
+		os.RemoveAll(filepath.Dir(built.path))
+	}
+	os.Exit(code)
 }
