@@ -8,7 +8,7 @@ ARGS ?=
 # Packages without libav/OpenCV run under the race detector.
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./gateway/media/... ./gateway/mjpeg/... ./gateway/rtsp/... ./web/...
 
-.PHONY: setup testdata build run test vet fuzz clean
+.PHONY: setup testdata build run test vet fuzz fuzz-short clean
 
 setup:
 	@scripts/setup.sh
@@ -32,12 +32,22 @@ test: vet testdata
 	$(GO) test -count=1 -timeout 15m ./...
 	# gocv's Mat profile: every Mat the detectors make is closed again.
 	$(GO) test -count=1 -tags matprofile -run NoLeakedMats ./vision/...
+	@$(MAKE) -s fuzz-short
 
-# Longer fuzz runs; `make test` only runs the seed corpora.
+# Fuzzers: `make test` runs each for a few seconds (after their committed
+# corpora as plain tests); `make fuzz FUZZTIME=10m` for real runs.
+FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
+	./transcode/:FuzzDecodeCorruptH264 ./transcode/:FuzzSplitAnnexB \
+	./gateway/pipeline/:FuzzTimelineMonotonic
 FUZZTIME ?= 60s
 fuzz: setup
-	$(GO) test ./web/ -run '^$$' -fuzz FuzzCreateSource -fuzztime $(FUZZTIME)
-	$(GO) test ./gateway/config/ -run '^$$' -fuzz FuzzParseSourceURL -fuzztime $(FUZZTIME)
+	@for f in $(FUZZERS); do \
+	  echo "fuzz $${f#*:} for $(FUZZTIME)"; \
+	  $(GO) test $${f%%:*} -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+fuzz-short:
+	@$(MAKE) -s fuzz FUZZTIME=3000x
 
 clean:
 	rm -rf bin
