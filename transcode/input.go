@@ -72,11 +72,14 @@ type Input struct {
 	deadline atomic.Int64 // unix nanos after which the watchdog interrupts
 	timedOut atomic.Bool
 	stop     chan struct{}
-	wg       sync.WaitGroup
-	pacer    pacer
-	loop     loopState
-	closeOne sync.Once
-	opened   bool
+	// interrupt asks the watchdog to interrupt libav: only the watchdog
+	// (then Close, once it is gone) touches the interrupter's flag.
+	interrupt chan struct{}
+	wg        sync.WaitGroup
+	pacer     pacer
+	loop      loopState
+	closeOne  sync.Once
+	opened    bool
 }
 
 // registerDevices makes lavfi and v4l2 available as input formats.
@@ -92,7 +95,7 @@ func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
 		opts.ConnectTimeout = defaultOpenWait
 	}
 	registerDevices()
-	in := &Input{opts: opts, stop: make(chan struct{})}
+	in := &Input{opts: opts, stop: make(chan struct{}), interrupt: make(chan struct{}, 1)}
 	in.fc = astiav.AllocFormatContext()
 	if in.fc == nil {
 		return nil, errors.New("transcode: allocating format context failed")
@@ -202,15 +205,20 @@ func (in *Input) ReadPacket(ctx context.Context, pkt *astiav.Packet) error {
 
 // Interrupt makes a blocked or later ReadPacket return at once. The input
 // stays allocated until Close, which must not race with ReadPacket.
-func (in *Input) Interrupt() { in.intr.Interrupt() }
+func (in *Input) Interrupt() {
+	select {
+	case in.interrupt <- struct{}{}:
+	default: // already asked
+	}
+}
 
 // Close interrupts any blocked call, stops the watchdog and frees libav
 // state. Safe to call more than once.
 func (in *Input) Close() {
 	in.closeOne.Do(func() {
 		close(in.stop)
-		in.intr.Interrupt()
 		in.wg.Wait()
+		in.intr.Interrupt()
 		if in.opened {
 			in.fc.CloseInput()
 		}
@@ -238,6 +246,8 @@ func (in *Input) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			in.intr.Interrupt()
 			return
+		case <-in.interrupt:
+			in.intr.Interrupt()
 		case now := <-t.C:
 			if dl := in.deadline.Load(); dl != 0 && now.UnixNano() > dl {
 				in.timedOut.Store(true)

@@ -206,7 +206,7 @@ func (s *stream) write(au *media.AccessUnit) error {
 	}
 	pts := au.PTS - s.basePTS
 	ntp := s.startNTP.Add(media.Duration(pts))
-	nalus := withParams(s.info, au, s.nalus[:0])
+	nalus := media.WithParams(s.info, au, s.nalus)
 	s.nalus = nalus[:0]
 	var err error
 	if s.info.Codec == media.CodecH265 {

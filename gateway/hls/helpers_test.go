@@ -100,15 +100,15 @@ func makeClip(dir string, codec media.Codec, w, h, secs int) (*clip, error) {
 // info, the rest to the current unit.
 func (c *clip) add(n []byte) error {
 	h265 := c.info.Codec == media.CodecH265
-	typ := naluType(h265, n)
+	typ := media.NALUType(c.info.Codec, n)
 	switch {
-	case typ == h264AUD && !h265 || typ == h265AUD && h265:
+	case typ == media.H264NALAUD && !h265 || typ == media.H265NALAUD && h265:
 		c.aus = append(c.aus, clipAU{nalus: [][]byte{n}})
-	case typ == h265VPS && h265:
+	case typ == media.H265NALVPS && h265:
 		c.info.VPS = n
-	case typ == h264SPS && !h265 || typ == h265SPS && h265:
+	case typ == media.H264NALSPS && !h265 || typ == media.H265NALSPS && h265:
 		c.info.SPS = n
-	case typ == h264PPS && !h265 || typ == h265PPS && h265:
+	case typ == media.H264NALPPS && !h265 || typ == media.H265NALPPS && h265:
 		c.info.PPS = n
 	case len(c.aus) == 0:
 		return fmt.Errorf("NAL unit type %d before the first delimiter", typ)

@@ -182,27 +182,6 @@ func TestConcurrentAttachDetach(t *testing.T) {
 	wg.Wait()
 }
 
-func TestWithParams(t *testing.T) {
-	info := &media.StreamInfo{Codec: media.CodecH264, SPS: []byte{0x67, 1}, PPS: []byte{0x68, 2}}
-	aud, idr, p := []byte{0x09, 0xf0}, []byte{0x65, 3}, []byte{0x41, 4}
-	got := withParams(info, &media.AccessUnit{IDR: true, NALUs: [][]byte{aud, {}, idr}}, nil)
-	if fmt.Sprint(got) != fmt.Sprint([][]byte{aud, info.SPS, info.PPS, idr}) {
-		t.Fatalf("IDR: %v", got)
-	}
-	got = withParams(info, &media.AccessUnit{IDR: true, NALUs: [][]byte{info.SPS, info.PPS, idr}}, nil)
-	if len(got) != 3 {
-		t.Fatalf("IDR with params: %v", got)
-	}
-	if got = withParams(info, &media.AccessUnit{NALUs: [][]byte{p}}, nil); len(got) != 1 {
-		t.Fatalf("non-IDR: %v", got)
-	}
-	h265 := &media.StreamInfo{Codec: media.CodecH265, VPS: []byte{0x40, 1}, SPS: []byte{0x42, 1}, PPS: []byte{0x44, 1}}
-	got = withParams(h265, &media.AccessUnit{IDR: true, NALUs: [][]byte{{0x26, 1}}}, nil)
-	if len(got) != 4 || got[0][0] != 0x40 {
-		t.Fatalf("H.265 IDR: %v", got)
-	}
-}
-
 // TestUnservable: a bad Variant, or a codec the variant cannot carry, is
 // reported to players as a 500 with the reason.
 func TestUnservable(t *testing.T) {

@@ -16,25 +16,26 @@ func scanNALUs(codec media.Codec, nalus [][]byte) (idr bool, ps paramSets) {
 		if len(n) == 0 {
 			continue
 		}
+		typ := media.NALUType(codec, n)
 		if codec == media.CodecH265 {
-			switch typ := (n[0] >> 1) & 0x3f; {
-			case typ == 32:
+			switch {
+			case typ == media.H265NALVPS:
 				ps.vps = n
-			case typ == 33:
+			case typ == media.H265NALSPS:
 				ps.sps = n
-			case typ == 34:
+			case typ == media.H265NALPPS:
 				ps.pps = n
-			case typ >= 16 && typ <= 21:
+			case typ >= 16 && typ <= 21: // IRAP pictures
 				idr = true
 			}
 			continue
 		}
-		switch n[0] & 0x1f {
-		case 5:
+		switch typ {
+		case media.H264NALIDR:
 			idr = true
-		case 7:
+		case media.H264NALSPS:
 			ps.sps = n
-		case 8:
+		case media.H264NALPPS:
 			ps.pps = n
 		}
 	}

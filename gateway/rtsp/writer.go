@@ -8,8 +8,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"github.com/visiongate/visiongate/gateway/media"
@@ -50,7 +48,8 @@ func (w *writer) write(au *media.AccessUnit) error {
 	if !ok {
 		return err
 	}
-	pkts, err := w.enc.Encode(w.withParams(au))
+	w.nalus = media.WithParams(w.info, au, w.nalus)
+	pkts, err := w.enc.Encode(w.nalus)
 	if err != nil {
 		return err
 	}
@@ -151,58 +150,4 @@ func newFormat(info *media.StreamInfo) (format.Format, rtpEncoder, error) {
 		return f, enc, nil
 	}
 	return nil, nil, UnsupportedCodecError{Codec: info.Codec}
-}
-
-// withParams returns the unit's NALUs with the parameter sets in front of
-// an IDR that lacks them, so a reader that missed the SDP (or joins over a
-// lossy UDP link) can still start decoding at any IDR.
-func (w *writer) withParams(au *media.AccessUnit) [][]byte {
-	codec := w.info.Codec
-	if !au.IDR || hasParams(codec, au.NALUs) {
-		return au.NALUs
-	}
-	at := 0
-	if len(au.NALUs) > 0 && isAUD(codec, au.NALUs[0]) {
-		at = 1 // the access unit delimiter must stay first
-	}
-	w.nalus = append(w.nalus[:0], au.NALUs[:at]...)
-	if codec == media.CodecH265 {
-		w.nalus = appendNonEmpty(w.nalus, w.info.VPS)
-	}
-	w.nalus = appendNonEmpty(w.nalus, w.info.SPS)
-	w.nalus = appendNonEmpty(w.nalus, w.info.PPS)
-	w.nalus = append(w.nalus, au.NALUs[at:]...)
-	return w.nalus
-}
-
-func appendNonEmpty(nalus [][]byte, n []byte) [][]byte {
-	if len(n) == 0 {
-		return nalus
-	}
-	return append(nalus, n)
-}
-
-func hasParams(codec media.Codec, nalus [][]byte) bool {
-	for _, n := range nalus {
-		if len(n) == 0 {
-			continue
-		}
-		if codec == media.CodecH265 && len(n) >= 2 && h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_SPS_NUT {
-			return true
-		}
-		if codec == media.CodecH264 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
-			return true
-		}
-	}
-	return false
-}
-
-func isAUD(codec media.Codec, n []byte) bool {
-	if len(n) == 0 {
-		return false
-	}
-	if codec == media.CodecH265 {
-		return h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_AUD_NUT
-	}
-	return h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter
 }

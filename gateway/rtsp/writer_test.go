@@ -3,7 +3,6 @@ package rtsp
 import (
 	"bytes"
 	"errors"
-	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -22,33 +21,6 @@ var (
 	h265PPS  = []byte{0x44, 0x01, 0xe0, 0x76, 0xb0, 0x26, 0x40}
 	h265Info = &media.StreamInfo{Codec: media.CodecH265, Width: 1920, Height: 1080, VPS: h265VPS, SPS: h265SPS, PPS: h265PPS}
 )
-
-func TestWithParams(t *testing.T) {
-	aud, idr, p := []byte{0x09, 0xf0}, []byte{0x65, 1}, []byte{0x41, 1}
-	hAUD, hIDR := []byte{35 << 1, 1}, []byte{19 << 1, 1}
-	cases := []struct {
-		name string
-		info *media.StreamInfo
-		au   media.AccessUnit
-		want [][]byte
-	}{
-		{"h264 IDR", testInfo, media.AccessUnit{IDR: true, NALUs: [][]byte{idr}}, [][]byte{testSPS, testPPS, idr}},
-		{"h264 AUD first", testInfo, media.AccessUnit{IDR: true, NALUs: [][]byte{aud, idr}}, [][]byte{aud, testSPS, testPPS, idr}},
-		{"h264 has SPS", testInfo, media.AccessUnit{IDR: true, NALUs: [][]byte{testSPS, testPPS, idr}}, [][]byte{testSPS, testPPS, idr}},
-		{"h264 non-IDR", testInfo, media.AccessUnit{NALUs: [][]byte{p}}, [][]byte{p}},
-		{"h265 IDR", h265Info, media.AccessUnit{IDR: true, NALUs: [][]byte{hAUD, hIDR}}, [][]byte{hAUD, h265VPS, h265SPS, h265PPS, hIDR}},
-		{"h265 has SPS", h265Info, media.AccessUnit{IDR: true, NALUs: [][]byte{h265VPS, h265SPS, h265PPS, hIDR}}, [][]byte{h265VPS, h265SPS, h265PPS, hIDR}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			w := &writer{info: c.info}
-			got := w.withParams(&c.au)
-			if !slices.EqualFunc(got, c.want, bytes.Equal) {
-				t.Errorf("got %x, want %x", got, c.want)
-			}
-		})
-	}
-}
 
 func TestNewFormat(t *testing.T) {
 	if f, _, err := newFormat(h265Info); err != nil || f.Codec() != "H265" {
