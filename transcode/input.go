@@ -218,12 +218,29 @@ func (in *Input) Close() {
 	in.closeOne.Do(func() {
 		close(in.stop)
 		in.wg.Wait()
-		in.intr.Interrupt()
 		if in.opened {
-			in.fc.CloseInput()
+			in.closeInput()
 		}
 		in.fc.Free() // after a failed or closed open this is a no-op
 	})
+}
+
+// closeTimeout bounds closing: RTSP sends TEARDOWN, which a dead camera
+// never answers.
+const closeTimeout = time.Second
+
+// closeInput lets libav say goodbye (RTSP TEARDOWN, so a camera frees its
+// session and stops sending UDP at once) unless the peer already timed
+// out, and never waits longer than closeTimeout.
+func (in *Input) closeInput() {
+	if in.timedOut.Load() {
+		in.intr.Interrupt()
+	} else {
+		in.intr.Resume()
+	}
+	t := time.AfterFunc(closeTimeout, in.intr.Interrupt)
+	in.fc.CloseInput()
+	t.Stop()
 }
 
 // arm sets the time after which a blocked libav call is interrupted.

@@ -78,6 +78,11 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
+	// Streaming responses (MJPEG, SSE, blocked HLS requests) end when
+	// shutdown starts instead of holding it for its whole grace period.
+	streams, endStreams := context.WithCancel(context.Background())
+	a.http.BaseContext = func(net.Listener) context.Context { return streams }
+	a.http.RegisterOnShutdown(endStreams)
 	go a.serveHTTP()
 	warnIfOpen(log, cfg, a.HTTPAddr(), a.RTSPAddr())
 	return a, nil

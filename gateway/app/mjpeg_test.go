@@ -127,3 +127,21 @@ func TestSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// Shutdown ends streaming responses at once instead of waiting for them.
+func TestCloseWithViewersConnected(t *testing.T) {
+	g := startGateway(t, "allow_local_sources: true\nsources:\n  - name: c\n    url: \"lavfi:testsrc2=size=160x120:rate=25\"\n")
+	g.waitRunning("c", 10*time.Second)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", g.base+"/mjpeg/c", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close with an MJPEG viewer: %v after %v", err, time.Since(start))
+	}
+}

@@ -80,3 +80,24 @@ func (g *gateway) waitFramesAfter(name string, n uint64, within time.Duration) {
 	}
 	g.t.Fatalf("%s produced no new frames within %v", name, within)
 }
+
+// Removing a source ends its camera session at once (RTSP TEARDOWN), also
+// over UDP, where nothing else would tell the camera to stop sending.
+func TestRemoveTearsDownTheCameraSession(t *testing.T) {
+	cam := testcam.Start(t, testcam.Options{Width: 160, Height: 120, FPS: 25})
+	g := startGateway(t, fmt.Sprintf("sources:\n  - name: u\n    url: %s\n    transport: udp\n", cam.URL))
+	g.waitRunning("u", 10*time.Second)
+	if cam.Sessions() != 1 {
+		t.Fatalf("camera has %d sessions", cam.Sessions())
+	}
+	if code, _ := g.do("DELETE", "/api/v1/sources/u", ""); code != 204 {
+		t.Fatal("DELETE failed")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for cam.Sessions() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := cam.Sessions(); n != 0 {
+		t.Errorf("camera still has %d sessions 3 s after DELETE", n)
+	}
+}

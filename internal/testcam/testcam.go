@@ -35,18 +35,19 @@ type Options struct {
 
 // Camera is a running test camera.
 type Camera struct {
-	URL    string
-	Opts   Options
-	AUs    [][][]byte // one clip's access units, looped
-	after  [][][]byte // the clip after a size switch, if any
-	server *gortsplib.Server
-	stream *gortsplib.ServerStream
-	mu     sync.RWMutex
-	stop   chan struct{}
-	rtp    int
-	rtcp   int
-	wg     sync.WaitGroup
-	sent   atomic.Int64
+	URL      string
+	Opts     Options
+	AUs      [][][]byte // one clip's access units, looped
+	after    [][][]byte // the clip after a size switch, if any
+	server   *gortsplib.Server
+	stream   *gortsplib.ServerStream
+	mu       sync.RWMutex
+	stop     chan struct{}
+	rtp      int
+	rtcp     int
+	wg       sync.WaitGroup
+	sent     atomic.Int64
+	sessions atomic.Int64 // RTSP sessions open now
 }
 
 // Start encodes a two-second clip and starts serving it.
@@ -150,6 +151,15 @@ func (c *Camera) unit(i int) [][]byte {
 	}
 	return c.AUs[i%len(c.AUs)]
 }
+
+// OnSessionOpen counts sessions, so tests can see a reader say goodbye.
+func (c *Camera) OnSessionOpen(*gortsplib.ServerHandlerOnSessionOpenCtx) { c.sessions.Add(1) }
+
+// OnSessionClose counts sessions down.
+func (c *Camera) OnSessionClose(*gortsplib.ServerHandlerOnSessionCloseCtx) { c.sessions.Add(-1) }
+
+// Sessions is the number of RTSP sessions open on the camera.
+func (c *Camera) Sessions() int64 { return c.sessions.Load() }
 
 // OnDescribe serves the one stream on the camera's path.
 func (c *Camera) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
