@@ -34,7 +34,7 @@ test: vet testdata
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 15m ./...
 	# gocv's Mat profile: every Mat the detectors make is closed again.
-	$(GO) test -count=1 -tags matprofile -run NoLeakedMats ./vision/...
+	$(GO) test -count=1 -tags matprofile -run 'NoLeakedMats|ChurnLeaks' ./vision/... ./gateway/app/
 	@$(MAKE) -s fuzz-short
 
 # Fuzzers: `make test` runs each for a few seconds (after their committed
