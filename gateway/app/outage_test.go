@@ -2,6 +2,10 @@ package app
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -99,5 +103,52 @@ func TestRemoveTearsDownTheCameraSession(t *testing.T) {
 	}
 	if n := cam.Sessions(); n != 0 {
 		t.Errorf("camera still has %d sessions 3 s after DELETE", n)
+	}
+}
+
+// A source that serves garbage (here HTTP with random bytes, and a TCP
+// port that answers RTSP with noise) keeps retrying with its error in the
+// status, and a healthy source next to it never notices.
+func TestGarbageStreamsDoNotHurtOthers(t *testing.T) {
+	noise := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/mp2t")
+		_, _ = w.Write(noise)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = c.Write(noise[:4096]) }()
+		}
+	}()
+	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nreconnect: {min: 100ms, max: 500ms}\nsources:\n"+
+		"  - name: good\n    url: \"lavfi:testsrc2=size=160x120:rate=25\"\n"+
+		"  - name: noise_http\n    url: %s/garbage.ts\n"+
+		"  - name: noise_rtsp\n    url: rtsp://%s/cam\n    transport: tcp\n", srv.URL, ln.Addr()))
+	g.waitRunning("good", 10*time.Second)
+	for _, name := range []string{"noise_http", "noise_rtsp"} {
+		st := g.waitState(name, manager.StateRetrying, 10*time.Second)
+		if st.LastError == "" || st.FramesOut != 0 {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	before, _ := g.Manager().Get("good")
+	time.Sleep(2 * time.Second) // let the bad sources fail a few more times
+	after, _ := g.Manager().Get("good")
+	if got := after.FramesOut - before.FramesOut; got < 40 || after.Attempts != 1 {
+		t.Errorf("the healthy source made %d frames in 2 s (attempts %d) next to garbage", got, after.Attempts)
 	}
 }
