@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Writes bench-results/README-table.md from the parts' JSON and Markdown:
+a table of the issue's targets (met or not) and then each part's section.
+
+    summary.py OUT_DIR "MODE DESCRIPTION" "PARTS RUN NOW"
+
+Parts not run this time keep their last results, marked with their date.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+
+out, mode, ran = sys.argv[1], sys.argv[2], sys.argv[3].split()
+
+
+def load(name):
+    try:
+        with open(os.path.join(out, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+rows = []
+t = load("transcode")
+if t:
+    r = t["ratio_median"]
+    rows.append(("1. transcode CPU per frame, visiongate / ffmpeg", "%.3f (%.2f vs %.2f ms)" % (
+        r, t["visiongate_cpu_ms_per_frame"], t["ffmpeg_cpu_ms_per_frame"]), "≤ 1.10", verdict(r <= 1.10)))
+c = load("capacity")
+if c:
+    r = c["ratio_median"]
+    rows.append(("2. 720p30 cameras at full rate, vision off / ffmpeg", "%s / %s = %.2f (people 5/s: %s)" % (
+        c["visiongate_vision_off"], c["ffmpeg"], r, c["visiongate_people"]), "≥ 0.90", verdict(r >= 0.90)))
+f = load("flask")
+if f:
+    v1, v4 = f["vg1"]["slowest_viewer_fps"], f["vg4"]["slowest_viewer_fps"]
+    rows.append(("3. MJPEG fps per viewer, 1 / 4 viewers (visiongate; Flask)", "%s / %s (Flask %s / %s)" % (
+        f["vg1"]["fps_per_viewer"], f["vg4"]["fps_per_viewer"], f["flask1"]["fps_per_viewer"],
+        f["flask4"]["fps_per_viewer"]), "clip's 10 fps to every viewer", verdict(min(v1, v4) >= 9.5)))
+lat = load("latency")
+if lat and lat["rtsp"]["p50_ms"] is not None:
+    p50, p99 = lat["rtsp"]["p50_ms"], lat["rtsp"]["p99_ms"]
+    rows.append(("4. RTSP → RTSP latency p50 / p99", "%s / %s ms (MJPEG p50 %s, LL-HLS p50 %s)" % (
+        p50, p99, lat["mjpeg"]["p50_ms"], lat["hls"]["p50_ms"]), "≤ 50 / ≤ 150 ms", verdict(p50 <= 50 and p99 <= 150)))
+fo = load("fanout")
+if fo:
+    r = fo["ratio_median"]
+    rows.append(("5. CPU, 170 readers / 1 reader", "%.2f (without MJPEG %.2f)" % (r, fo["ratio_no_mjpeg_median"]),
+                 "≤ 1.25", verdict(r <= 1.25)))
+
+with open(os.path.join(out, "README-table.md"), "w") as w:
+    w.write("## Benchmark results\n\n")
+    w.write("`scripts/bench` %s, %s, on %s (%d CPUs), %s. The machine may be shared; ratios taken run by run "
+            "are the figures to compare.\n\n" % (mode, time.strftime("%Y-%m-%d"), cpu_model(), os.cpu_count(),
+                                                  platform.system()))
+    w.write("| target | result | goal | met |\n|---|---|---|---|\n")
+    for row in rows:
+        w.write("| %s | %s | %s | %s |\n" % row)
+    for part in ("transcode", "capacity", "flask", "latency", "fanout"):
+        path = os.path.join(out, part + ".md")
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if part not in ran:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
+            text = text.replace("\n", " *(from an earlier run, %s)*\n" % when, 1)
+        w.write("\n" + text)
