@@ -40,7 +40,7 @@ test: vet testdata
 # Fuzzers: `make test` runs each for a few seconds (after their committed
 # corpora as plain tests); `make fuzz FUZZTIME=10m` for real runs.
 FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
-	./transcode/:FuzzDecodeCorruptH264 ./transcode/:FuzzSplitAnnexB \
+	./transcode/:FuzzDecodeCorruptH264 ./gateway/media/:FuzzSplitAnnexB \
 	./gateway/pipeline/:FuzzTimelineMonotonic
 FUZZTIME ?= 60s
 fuzz: setup

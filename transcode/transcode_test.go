@@ -3,6 +3,7 @@ package transcode
 import (
 	"context"
 	"errors"
+	"github.com/visiongate/visiongate/gateway/media"
 	"net"
 	"strings"
 	"testing"
@@ -99,7 +100,7 @@ func TestDecodeAndEncodeClip(t *testing.T) {
 			packets++
 			if pkt.Flags().Has(astiav.PacketFlagKey) {
 				keyframes++
-				for _, n := range SplitAnnexB(pkt.Data(), nil) {
+				for _, n := range media.SplitAnnexB(pkt.Data(), nil) {
 					if n[0]&0x1f == 7 {
 						paramSets++
 					}

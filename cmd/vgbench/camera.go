@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/visiongate/visiongate/gateway/media"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -38,7 +38,7 @@ func loadClip(path string) ([][][]byte, error) {
 		return nil, err
 	}
 	var aus [][][]byte
-	for _, n := range splitAnnexB(data) {
+	for _, n := range media.SplitAnnexB(data, nil) {
 		if n[0]&0x1f == 9 { // access unit delimiter starts a new unit
 			aus = append(aus, nil)
 			continue
@@ -51,35 +51,6 @@ func loadClip(path string) ([][][]byte, error) {
 		return nil, errors.New("clip must start with AUD, SPS, PPS (x264 -x264-params aud=1)")
 	}
 	return aus, nil
-}
-
-// splitAnnexB returns the NAL units between start codes.
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				out = appendNALU(out, b[start:i])
-			}
-			i += 3
-			start = i
-			continue
-		}
-		i++
-	}
-	if start >= 0 {
-		out = appendNALU(out, b[start:])
-	}
-	return out
-}
-
-func appendNALU(out [][]byte, n []byte) [][]byte {
-	n = bytes.TrimRight(n, "\x00") // trailing zeros belong to a 4-byte start code
-	if len(n) > 0 {
-		out = append(out, n)
-	}
-	return out
 }
 
 func startCamera(aus [][][]byte, fps, slots int) (*camera, error) {

@@ -8,9 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // registered on DefaultServeMux, served only with --pprof
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/visiongate/visiongate/gateway/app"
 	"github.com/visiongate/visiongate/gateway/config"
@@ -29,6 +32,7 @@ func run() error {
 	rtspAddr := flag.String("rtsp", "", "RTSP listen address (default :8554)")
 	statePath := flag.String("state", "", "file that keeps sources added through the API")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", flag.Args())
@@ -58,6 +62,9 @@ func run() error {
 		return err
 	}
 	log.Info("visiongate running", "http", a.HTTPAddr(), "rtsp", a.RTSPAddr())
+	if *pprofAddr != "" {
+		go servePprof(log, *pprofAddr)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -73,5 +80,15 @@ func run() error {
 func override(dst *string, flagValue string) {
 	if flagValue != "" {
 		*dst = flagValue
+	}
+}
+
+// servePprof exposes profiles on their own listener, never on the public
+// HTTP port. It lives until the process exits.
+func servePprof(log *slog.Logger, addr string) {
+	log.Info("profiler listening", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Warn("profiler", "err", err)
 	}
 }

@@ -1,7 +1,6 @@
 package hls
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -85,7 +84,7 @@ func makeClip(dir string, codec media.Codec, w, h, secs int) (*clip, error) {
 		return nil, err
 	}
 	c := &clip{info: &media.StreamInfo{Codec: codec, Width: w, Height: h, FPS: 25}}
-	for _, n := range splitAnnexB(data) {
+	for _, n := range media.SplitAnnexB(data, nil) {
 		if err := c.add(n); err != nil {
 			return nil, fmt.Errorf("%s: %w", out, err)
 		}
@@ -118,19 +117,6 @@ func (c *clip) add(n []byte) error {
 		au.idr = au.idr || !h265 && typ == 5 || h265 && typ >= 16 && typ <= 21
 	}
 	return nil
-}
-
-// splitAnnexB splits a whole Annex B stream into NAL units (mediacommon's
-// AnnexB.Unmarshal refuses more than a few dozen).
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	for _, part := range bytes.Split(b, []byte{0, 0, 1}) {
-		part = bytes.TrimRight(part, "\x00") // the 4-byte start code's zero
-		if len(part) > 0 {
-			out = append(out, part)
-		}
-	}
-	return out
 }
 
 // unit returns the i-th unit of the clip played in a loop, PTS i*3600.

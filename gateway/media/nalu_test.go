@@ -33,3 +33,19 @@ func TestWithParams(t *testing.T) {
 		})
 	}
 }
+
+// The per-frame helpers allocate nothing once their scratch space has
+// grown to the stream's unit count.
+func TestPerFrameHelpersDoNotAllocate(t *testing.T) {
+	info := &StreamInfo{Codec: CodecH264, SPS: []byte{0x67, 1}, PPS: []byte{0x68, 2}}
+	data := []byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x65, 1, 2, 3, 0, 0, 1, 0x65, 4, 5}
+	au := &AccessUnit{IDR: true, NALUs: SplitAnnexB(data, nil)}
+	var nalus, out [][]byte
+	allocs := testing.AllocsPerRun(100, func() {
+		nalus = SplitAnnexB(data, nalus)
+		out = WithParams(info, au, out)
+	})
+	if allocs != 0 || len(out) != 5 {
+		t.Fatalf("%v allocations per frame, %d units", allocs, len(out))
+	}
+}

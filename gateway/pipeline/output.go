@@ -204,7 +204,7 @@ func (o *output) drainEncoder(real bool) error {
 // reader could decode them.
 func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int64, real bool) {
 	data = bytes.Clone(data)
-	nalus := transcode.SplitAnnexB(data, nil)
+	nalus := media.SplitAnnexB(data, nil)
 	idr, ps := scanNALUs(codec, nalus)
 	if idr && ps.changes(o.info) && ps.sps != nil {
 		o.info = ps.merge(media.StreamInfo{Codec: codec, Width: w, Height: h, FPS: o.fps()})

@@ -69,7 +69,7 @@ func (o *output) seedParams(v transcode.VideoInfo) {
 	if len(extra) < 4 || extra[0] != 0 || extra[1] != 0 {
 		return // empty or MP4-style: the bitstream filter inserts them
 	}
-	_, ps := scanNALUs(o.inCodec, transcode.SplitAnnexB(extra, nil))
+	_, ps := scanNALUs(o.inCodec, media.SplitAnnexB(extra, nil))
 	if ps.sps != nil && ps.changes(o.info) {
 		o.info = ps.merge(media.StreamInfo{Codec: o.inCodec, Width: v.Width, Height: v.Height, FPS: o.inFPS})
 	}

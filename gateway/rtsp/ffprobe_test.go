@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -36,19 +35,7 @@ func encodeClip(t *testing.T) []*media.AccessUnit {
 		t.Fatal(err)
 	}
 	// h264.AnnexB caps the NALU count of one unit, so split the file here.
-	return splitAUs(t, splitAnnexB(data))
-}
-
-// splitAnnexB cuts a byte stream at its 00 00 01 start codes.
-func splitAnnexB(data []byte) [][]byte {
-	var nalus [][]byte
-	for _, n := range bytes.Split(data, []byte{0, 0, 1}) {
-		n = bytes.TrimRight(n, "\x00") // trailing zero of a 4-byte start code
-		if len(n) > 0 {
-			nalus = append(nalus, n)
-		}
-	}
-	return nalus
+	return splitAUs(t, media.SplitAnnexB(data, nil))
 }
 
 // splitAUs groups NALUs into access units: a unit ends before a non-VCL

@@ -20,7 +20,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/visiongate/visiongate/transcode"
+	"github.com/visiongate/visiongate/gateway/media"
 )
 
 // Options describe the camera's picture.
@@ -196,7 +196,7 @@ func encodeClip(t testing.TB, o Options) [][][]byte {
 		t.Fatal(err)
 	}
 	var aus [][][]byte
-	for _, n := range transcode.SplitAnnexB(data, nil) {
+	for _, n := range media.SplitAnnexB(data, nil) {
 		if n[0]&0x1f == 9 { // access unit delimiter starts a new unit
 			aus = append(aus, nil)
 			continue

@@ -1,4 +1,4 @@
-package transcode
+package media
 
 // SplitAnnexB splits an Annex B byte stream into NAL units (without start
 // codes), appending to dst[:0]. The units alias b.
