@@ -18,7 +18,7 @@ import (
 // going), and the live picture resumes soon after each return.
 func TestCameraOutagesAreSurvived(t *testing.T) {
 	cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25})
-	g := startGateway(t, fmt.Sprintf("reconnect: {min: 200ms, max: 1s}\nsources:\n"+
+	g := startGateway(t, fmt.Sprintf("reconnect: {min: 200ms, max: 500ms}\nsources:\n"+
 		"  - name: flaky\n    url: %s\n    transport: tcp\n    read_timeout: 1s\n", cam.URL))
 	g.waitRunning("flaky", 10*time.Second)
 
