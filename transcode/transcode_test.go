@@ -206,24 +206,37 @@ func TestLavfiInputIsPacedAtRealTime(t *testing.T) {
 	}
 }
 
-// A server that accepts and never answers must not hang the opener.
-func TestOpenTimesOutOnSilentServer(t *testing.T) {
+// silentServer accepts TCP connections and never says a word, like a
+// camera whose firmware hung; closed with the test.
+func silentServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close()
+			conns = append(conns, c)
 		}
 	}()
+	return ln.Addr().String()
+}
+
+// A server that accepts and never answers must not hang the opener.
+func TestOpenTimesOutOnSilentServer(t *testing.T) {
 	start := time.Now()
-	_, err = OpenInput(t.Context(), InputOptions{URL: "rtsp://" + ln.Addr().String() + "/cam",
+	_, err := OpenInput(t.Context(), InputOptions{URL: "rtsp://" + silentServer(t) + "/cam",
 		Whitelist: "rtsp,rtp,udp,tcp", Transport: "tcp", ConnectTimeout: 500 * time.Millisecond})
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
@@ -234,23 +247,10 @@ func TestOpenTimesOutOnSilentServer(t *testing.T) {
 }
 
 func TestOpenIsCancellable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	addr := silentServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(200*time.Millisecond, cancel)
-	_, err = OpenInput(ctx, InputOptions{URL: "rtsp://" + ln.Addr().String() + "/cam",
+	_, err := OpenInput(ctx, InputOptions{URL: "rtsp://" + addr + "/cam",
 		Whitelist: "rtsp,rtp,udp,tcp", Transport: "tcp", ConnectTimeout: time.Minute})
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v, want ErrInterrupted", err)
