@@ -119,7 +119,7 @@ func waitRunning(t *testing.T, url string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal(fmt.Sprintf("%s never running", url))
+	t.Fatalf("%s never running", url)
 }
 
 func TestMain(m *testing.M) {

@@ -305,26 +305,18 @@ func TestPatchKeepsReadersConnected(t *testing.T) {
 	cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25})
 	g := startGateway(t, fmt.Sprintf("sources:\n  - name: p\n    url: %s\n", cam.URL))
 	g.waitRunning("p", 10*time.Second)
-	type result struct {
-		r   *testcam.Reading
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := testcam.Read(g.rtspURL("p"), "tcp", 5*time.Second)
-		done <- result{r, err}
-	}()
-	time.Sleep(time.Second) // let the reader get going before the change
+	done := testcam.ReadAsync(g.rtspURL("p"), "tcp", 5*time.Second)
+	g.waitReaders("p", "rtsp", 1, 5*time.Second) // change the source under a playing reader
 	code, b := g.do("PATCH", "/api/v1/sources/p", `{"encoder":{"crf":35}}`)
 	if code != 200 {
 		t.Fatalf("PATCH = %d %s", code, b)
 	}
 	res := <-done
-	if res.err != nil {
-		t.Fatalf("reader dropped by PATCH: %v", res.err)
+	if res.Err != nil {
+		t.Fatalf("reader dropped by PATCH: %v", res.Err)
 	}
-	if res.r.NonMonotonic > 0 || res.r.Frames < 50 {
-		t.Errorf("reader got %d frames, %d non-monotonic", res.r.Frames, res.r.NonMonotonic)
+	if r := res.Reading; r.NonMonotonic > 0 || r.Frames < 50 {
+		t.Errorf("reader got %d frames, %d non-monotonic", r.Frames, r.NonMonotonic)
 	}
 	st := g.waitRunning("p", 10*time.Second)
 	if st.Source.Encoder.CRF != 35 {

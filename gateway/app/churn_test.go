@@ -280,26 +280,13 @@ func (c *churner) fullCycle(name string, i int) {
 	protocol := []string{"tcp", "udp"}[(i/fullEvery)%2]
 	rs := []*reader{rtspReader(g, name, protocol), mjpegReader(g.t.Context(), g, name), sseReader(g, name, events),
 		hlsReader(g, name)}
-	g.waitReaders(name, "rtsp", 10*time.Second)
+	g.waitReaders(name, "rtsp", 1, 10*time.Second)
 	select {
 	case <-events:
 	case <-time.After(10 * time.Second):
 		g.t.Fatalf("%s: no detection event within 10s", name)
 	}
 	c.attachedAtRemoval(name, rs...)
-}
-
-func (g *gateway) waitReaders(name, protocol string, within time.Duration) {
-	g.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if st, err := g.Manager().Get(name); err == nil && st.Readers[protocol] > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	st, _ := g.Manager().Get(name)
-	g.t.Fatalf("%s: no %s reader within %v: %+v", name, protocol, within, st.Readers)
 }
 
 // rtspReader plays the path with gortsplib until the server ends it.
@@ -378,7 +365,7 @@ func mjpegReader(ctx context.Context, g *gateway, name string) *reader {
 		}
 		r.err = sc.Err()
 	}()
-	g.waitReaders(name, "mjpeg", 5*time.Second)
+	g.waitReaders(name, "mjpeg", 1, 5*time.Second)
 	return r
 }
 

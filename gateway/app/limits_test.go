@@ -29,23 +29,15 @@ func TestReaderLimits(t *testing.T) {
 	if code, _ := g.do("GET", "/mjpeg/l", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("third MJPEG viewer: %d, want 503", code)
 	}
-	done := make(chan error, 2)
-	for range 2 {
-		go func() {
-			_, err := testcam.Read(g.rtspURL("l"), "tcp", 3*time.Second)
-			done <- err
-		}()
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for g.rtsp.Readers("l") < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	first := testcam.ReadAsync(g.rtspURL("l"), "tcp", 3*time.Second)
+	second := testcam.ReadAsync(g.rtspURL("l"), "tcp", 3*time.Second)
+	g.waitReaders("l", "rtsp", 2, 5*time.Second)
 	if _, err := testcam.Read(g.rtspURL("l"), "tcp", time.Second); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("third RTSP reader: %v, want 503", err)
 	}
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Errorf("reader within the limit: %v", err)
+	for _, done := range []<-chan testcam.Result{first, second} {
+		if res := <-done; res.Err != nil {
+			t.Errorf("reader within the limit: %v", res.Err)
 		}
 	}
 }

@@ -22,15 +22,7 @@ func TestCameraOutagesAreSurvived(t *testing.T) {
 		"  - name: flaky\n    url: %s\n    transport: tcp\n    read_timeout: 1s\n", cam.URL))
 	g.waitRunning("flaky", 10*time.Second)
 
-	type result struct {
-		r   *testcam.Reading
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		r, err := testcam.Read(g.rtspURL("flaky"), "tcp", 15*time.Second)
-		done <- result{r, err}
-	}()
+	done := testcam.ReadAsync(g.rtspURL("flaky"), "tcp", 15*time.Second)
 	for i := range 3 {
 		before := g.waitRunning("flaky", 5*time.Second).FramesOut
 		cam.Close()
@@ -48,13 +40,13 @@ func TestCameraOutagesAreSurvived(t *testing.T) {
 		}
 	}
 	res := <-done
-	if res.err != nil {
-		t.Fatalf("the reader was disconnected: %v", res.err)
+	if res.Err != nil {
+		t.Fatalf("the reader was disconnected: %v", res.Err)
 	}
-	if res.r.NonMonotonic > 0 {
-		t.Errorf("%d non-monotonic timestamps across outages", res.r.NonMonotonic)
+	if res.Reading.NonMonotonic > 0 {
+		t.Errorf("%d non-monotonic timestamps across outages", res.Reading.NonMonotonic)
 	}
-	t.Logf("reader got %d frames over 15 s with 3 outages", res.r.Frames)
+	t.Logf("reader got %d frames over 15 s with 3 outages", res.Reading.Frames)
 }
 
 // waitState polls until the source is in state.
@@ -70,6 +62,20 @@ func (g *gateway) waitState(name, state string, within time.Duration) manager.St
 	st, _ := g.Manager().Get(name)
 	g.t.Fatalf("%s not %s within %v: %+v", name, state, within, st)
 	return st
+}
+
+// waitReaders polls until name has at least n readers of protocol.
+func (g *gateway) waitReaders(name, protocol string, n int, within time.Duration) {
+	g.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if st, err := g.Manager().Get(name); err == nil && st.Readers[protocol] >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, _ := g.Manager().Get(name)
+	g.t.Fatalf("%s: fewer than %d %s readers within %v: %+v", name, n, protocol, within, st.Readers)
 }
 
 // waitFramesAfter polls until the source has output more than n real frames.

@@ -84,13 +84,11 @@ type Vision struct {
 
 // Transcoding reports whether the source is decoded and re-encoded.
 func (s *Source) Transcoding() bool {
-	return s.Transcode == nil || *s.Transcode || s.visionOn()
+	return s.Transcode == nil || *s.Transcode || s.VisionOn()
 }
 
 // VisionOn reports whether the source runs a detector.
-func (s *Source) VisionOn() bool { return s.visionOn() }
-
-func (s *Source) visionOn() bool {
+func (s *Source) VisionOn() bool {
 	return s.Vision != nil && s.Vision.Detector != "" && s.Vision.Detector != "none"
 }
 

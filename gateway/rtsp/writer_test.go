@@ -22,8 +22,13 @@ var (
 	h265Info = &media.StreamInfo{Codec: media.CodecH265, Width: 1920, Height: 1080, VPS: h265VPS, SPS: h265SPS, PPS: h265PPS}
 )
 
+func isH265(f format.Format) bool {
+	_, ok := f.(*format.H265)
+	return ok
+}
+
 func TestNewFormat(t *testing.T) {
-	if f, _, err := newFormat(h265Info); err != nil || f.Codec() != "H265" {
+	if f, _, err := newFormat(h265Info); err != nil || !isH265(f) {
 		t.Errorf("H265: %v, %v", f, err)
 	}
 	_, _, err := newFormat(&media.StreamInfo{Codec: "vp9"})

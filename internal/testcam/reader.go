@@ -118,3 +118,20 @@ func (r *Reading) parseSPS() {
 		r.Width, r.Height = sps.Width(), sps.Height()
 	}
 }
+
+// Result is a Read's outcome, for reads run in the background.
+type Result struct {
+	Reading *Reading
+	Err     error
+}
+
+// ReadAsync runs Read in a goroutine; its one result arrives on the
+// channel when the read ends.
+func ReadAsync(url, protocol string, d time.Duration) <-chan Result {
+	ch := make(chan Result, 1)
+	go func() {
+		r, err := Read(url, protocol, d)
+		ch <- Result{r, err}
+	}()
+	return ch
+}

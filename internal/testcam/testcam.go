@@ -41,7 +41,6 @@ type Camera struct {
 	after    [][][]byte // the clip after a size switch, if any
 	server   *gortsplib.Server
 	stream   *gortsplib.ServerStream
-	mu       sync.RWMutex
 	stop     chan struct{}
 	rtp      int
 	rtcp     int
