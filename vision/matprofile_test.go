@@ -5,6 +5,7 @@ package vision
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -34,8 +35,14 @@ func TestNoLeakedMats(t *testing.T) {
 			ev, cancel := s.Subscribe(4)
 			for _, m := range frames {
 				f := toFrame(t, m, media.PixelLayout(i%2), 0)
-				s.TrySubmit(f)
-				<-ev
+				if !s.TrySubmit(f) {
+					t.Fatalf("%s: frame refused", cfg.Detector)
+				}
+				select {
+				case <-ev:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("%s: no detection result", cfg.Detector)
+				}
 				s.Process(f)
 			}
 			cancel()

@@ -200,7 +200,10 @@ func (p *Pool) runWorker() {
 		start := time.Now()
 		res := w.run(j)
 		res.took = time.Since(start)
-		j.stage.finish(j, res)
+		d, ok := j.stage.finish(j, res)
 		p.done(j)
+		if ok {
+			j.stage.ev.publish(d)
+		}
 	}
 }

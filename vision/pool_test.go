@@ -2,6 +2,7 @@ package vision
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,4 +206,39 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("timed out")
+}
+
+// When a subscriber hears a result, the stage is already idle: the next
+// frame it submits is accepted (no window where the event precedes it).
+func TestStageIsIdleWhenItsEventArrives(t *testing.T) {
+	// The window only shows under some schedulings: try a few.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(procs)
+		submitOnEveryEvent(t, procs)
+	}
+}
+
+func submitOnEveryEvent(t *testing.T, procs int) {
+	var fk fakes
+	p := NewPool(2, fk.factory)
+	defer p.Close()
+	s, err := p.NewStage("cam", fakeCfg(0, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev, cancel := s.Subscribe(1)
+	defer cancel()
+	f := grayFrame(64, 48, 80, 128, 128)
+	for i := range 1000 {
+		if !s.TrySubmit(f) {
+			t.Fatalf("GOMAXPROCS %d, round %d: submit refused right after the previous result", procs, i)
+		}
+		select {
+		case <-ev:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("GOMAXPROCS %d, round %d: no result", procs, i)
+		}
+	}
 }

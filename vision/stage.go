@@ -210,12 +210,14 @@ func (s *Stage) putBuf(b []byte) {
 	}
 }
 
-// finish applies a worker's result (called on the worker goroutine).
-func (s *Stage) finish(j *job, res result) {
+// finish applies a worker's result (called on the worker goroutine) and
+// returns the event to publish once the pool has marked the stage idle,
+// so a subscriber that reacts to it can submit the next frame at once.
+func (s *Stage) finish(j *job, res result) (media.Detections, bool) {
 	defer s.putBuf(j.sample.buf)
 	if res.err != nil {
 		s.noteErr(res.err, res.build, j.gen)
-		return
+		return media.Detections{}, false
 	}
 	now := time.Now()
 	d := media.Detections{
@@ -225,7 +227,7 @@ func (s *Stage) finish(j *job, res result) {
 	s.mu.Lock()
 	if j.gen != s.gen.Load() {
 		s.mu.Unlock()
-		return // the detector changed meanwhile: a stale answer
+		return media.Detections{}, false // the detector changed meanwhile: a stale answer
 	}
 	s.shown = shown{boxes: d.Boxes, w: d.Width, h: d.Height, at: now, sampled: j.sampled, frameNo: j.frameNo}
 	s.latest = &d
@@ -233,7 +235,7 @@ func (s *Stage) finish(j *job, res result) {
 	s.st.lastLat, s.st.avgLat, s.st.took = d.Latency, ewma(s.st.avgLat, d.Latency), res.took
 	s.det.add(now)
 	s.mu.Unlock()
-	s.ev.publish(d)
+	return d, true
 }
 
 func (s *Stage) noteErr(err error, build bool, gen uint64) {
