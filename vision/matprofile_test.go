@@ -35,9 +35,9 @@ func TestNoLeakedMats(t *testing.T) {
 			ev, cancel := s.Subscribe(4)
 			for _, m := range frames {
 				f := toFrame(t, m, media.PixelLayout(i%2), 0)
-				if !s.TrySubmit(f) {
-					t.Fatalf("%s: frame refused", cfg.Detector)
-				}
+				// Refused only while Process's own sample is in flight;
+				// either way one result comes.
+				s.TrySubmit(f)
 				select {
 				case <-ev:
 				case <-time.After(30 * time.Second):
