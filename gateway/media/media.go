@@ -58,6 +58,9 @@ type Box struct {
 	Label   string  `json:"label"`
 	Score   float32 `json:"score"`
 	ClassID int     `json:"class_id"`
+	// TrackID names the same object across results (1, 2, ...; never
+	// reused within a source); 0 when no tracker runs.
+	TrackID uint64 `json:"track_id,omitempty"`
 }
 
 // Detections is the result of running a detector on one frame.
@@ -70,6 +73,61 @@ type Detections struct {
 	Latency  time.Duration `json:"latency_ns"`
 	Detector string        `json:"detector"`
 	Boxes    []Box         `json:"boxes"`
+	// Events are the object, zone and line events this result caused.
+	Events []Event `json:"events,omitempty"`
+	// Counts is the live tally after this result (nil without a tracker).
+	// Shared by every subscriber: read only.
+	Counts *Counts `json:"counts,omitempty"`
+}
+
+// Event types: an object's lifecycle, zones and lines.
+const (
+	EventNew    = "new"    // a track was confirmed
+	EventUpdate = "update" // a confirmed track is still there (throttled)
+	EventEnd    = "end"    // a track was lost for good
+	EventEnter  = "enter"  // an object entered a zone
+	EventExit   = "exit"   // an object left a zone (or ended inside it)
+	EventCross  = "cross"  // an object crossed a line
+)
+
+// Line crossing directions: walking from a line's From to its To, "in"
+// crosses from your left to your right, "out" the other way.
+const (
+	DirectionIn  = "in"
+	DirectionOut = "out"
+)
+
+// Event is one thing that happened to a tracked object.
+type Event struct {
+	Type      string    `json:"type"`
+	Source    string    `json:"source"`
+	TrackID   uint64    `json:"track_id"`
+	Label     string    `json:"label"`
+	Score     float32   `json:"score"`
+	Box       Box       `json:"box"`
+	Zone      string    `json:"zone,omitempty"`      // enter, exit
+	Line      string    `json:"line,omitempty"`      // cross
+	Direction string    `json:"direction,omitempty"` // cross: in or out
+	Time      time.Time `json:"time"`
+	PTS       int64     `json:"pts"`
+	// end only: how long the track lived, and its best detection.
+	Duration  float64 `json:"duration,omitempty"` // seconds
+	BestScore float32 `json:"best_score,omitempty"`
+	BestBox   *Box    `json:"best_box,omitempty"`
+}
+
+// Counts is a source's live tally: objects now (per label), objects in
+// each zone (per label) and crossings of each line since the start.
+type Counts struct {
+	Objects map[string]int            `json:"objects"`
+	Zones   map[string]map[string]int `json:"zones,omitempty"`
+	Lines   map[string]LineCount      `json:"lines,omitempty"`
+}
+
+// LineCount counts a line's crossings in each direction.
+type LineCount struct {
+	In  uint64 `json:"in"`
+	Out uint64 `json:"out"`
 }
 
 // PixelLayout is the memory layout of a Frame.
