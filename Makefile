@@ -1,5 +1,6 @@
 # visiongate: `make run` serves the demo, `make test` runs every test.
-# Both install what is missing first (Debian packages, Go modules).
+# Both install what is missing first (Debian packages, Go modules, npm
+# packages); only `make test` installs what just the tests need.
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/visiongate
@@ -11,22 +12,26 @@ ARGS ?=
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./gateway/media/... ./gateway/mjpeg/... \
 	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./transcode/... ./web/...
 
-.PHONY: setup testdata build run test vet fuzz fuzz-short clean
+.PHONY: setup setup-test testdata build run test vet fuzz fuzz-short clean
 
 setup:
 	@scripts/setup.sh
 
-# OpenCV's sample clips for the vision tests, from Debian's opencv-doc.
+setup-test:
+	@scripts/setup.sh --test
+
+# OpenCV's sample clips (the demo's pedestrians and the vision tests'
+# footage), from Debian's opencv-doc.
 testdata: setup
 	@scripts/testdata.sh
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/visiongate
 
-run: build
+run: build testdata
 	./$(BIN) $(ARGS)
 
-vet: setup
+vet: setup-test
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
@@ -43,7 +48,7 @@ FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
 	./transcode/:FuzzDecodeCorruptH264 ./gateway/media/:FuzzSplitAnnexB \
 	./gateway/pipeline/:FuzzTimelineMonotonic
 FUZZTIME ?= 60s
-fuzz: setup
+fuzz: setup-test
 	@for f in $(FUZZERS); do \
 	  echo "fuzz $${f#*:} for $(FUZZTIME)"; \
 	  $(GO) test $${f%%:*} -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \

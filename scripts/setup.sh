@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Installs what visiongate needs to build, run and test on Debian 12:
-# FFmpeg and OpenCV development libraries, the ffmpeg CLI, OpenCV's Haar
-# cascades, Chromium for the browser test, the Go modules, and the npm
-# packages (hls.js, embedded in the web page; playwright-core, which drives
-# Chromium). Safe to run again: it installs only what is missing.
+# Installs what visiongate needs to build and run on Debian 12: FFmpeg and
+# OpenCV development libraries, the ffmpeg CLI, OpenCV's Haar cascades, the
+# Go modules, and the npm packages (hls.js, embedded in the web page;
+# onnxruntime-node, whose libonnxruntime.so.1 runs ONNX models).
+# `setup.sh --test` adds what only the tests need: Chromium and
+# playwright-core for the browser test, mosquitto (a real MQTT broker) and
+# python3-onnx (builds the test models). Safe to run again: it installs
+# only what is missing.
 set -euo pipefail
+
+TEST=0
+[ "${1:-}" = "--test" ] && TEST=1
 
 APT_PACKAGES=(
   pkg-config gcc g++ make ca-certificates
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libavdevice-dev libavfilter-dev libswresample-dev
   libopencv-dev opencv-data
-  chromium fonts-dejavu-core
 )
+if ((TEST)); then
+  APT_PACKAGES+=(chromium fonts-dejavu-core mosquitto python3-onnx python3-numpy)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,17 +43,31 @@ cd "$(dirname "$0")/.."
 go mod download
 
 # npm packages: hls.js is copied next to the page so go:embed takes it into
-# the binary (not committed); playwright-core drives Debian's chromium and
-# never downloads a browser of its own.
+# the binary (not committed); onnxruntime-node brings libonnxruntime.so.1
+# (its install script, which downloads, never runs: .npmrc ignores
+# scripts); playwright-core (tests only) drives Debian's chromium and never
+# downloads a browser of its own.
 if ! command -v npm >/dev/null || ! node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)'; then
-  echo "setup: Node.js 20+ and npm are needed (for hls.js and the browser test)" >&2
+  echo "setup: Node.js 20+ and npm are needed (for hls.js, ONNX Runtime and the browser test)" >&2
   exit 1
 fi
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+npm_flags=(--no-audit --no-fund --loglevel=error --ignore-scripts)
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+   { ((TEST)) && [ ! -d node_modules/playwright-core ]; }; then
+  if ((TEST)); then
+    echo "setup: npm ci"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci "${npm_flags[@]}"
+  else
+    echo "setup: npm ci --omit=dev"
+    npm ci --omit=dev "${npm_flags[@]}"
+  fi
 fi
 vendor=web/ui/static/vendor
 mkdir -p "$vendor"
 cmp -s node_modules/hls.js/dist/hls.min.js "$vendor/hls.min.js" ||
   cp node_modules/hls.js/dist/hls.min.js "$vendor/hls.min.js"
+
+# ONNX Runtime's CPU library goes next to the binary, where it finds it.
+ort=node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
+mkdir -p bin
+cmp -s "$ort" bin/libonnxruntime.so.1 || cp "$ort" bin/libonnxruntime.so.1

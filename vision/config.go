@@ -5,10 +5,15 @@
 package vision
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"time"
+
+	"github.com/visiongate/visiongate/vision/analytics"
+	"github.com/visiongate/visiongate/vision/track"
 )
 
 // Detector names accepted in Config.Detector.
@@ -29,7 +34,28 @@ const (
 	FormatYOLOv5 = "yolov5" // [1,N,5+C]: cx,cy,w,h,objectness,class scores
 	FormatYOLOv8 = "yolov8" // [1,4+C,N]: cx,cy,w,h,class scores (transposed)
 	FormatSSD    = "ssd"    // [1,1,N,7]: image,class,score,x1,y1,x2,y2 (0..1)
+	// FormatEnd2End is [1,K,6]: x1,y1,x2,y2,score,class with NMS inside
+	// the model (YOLOv10, YOLO26 and end2end exports).
+	FormatEnd2End = "end2end"
 )
+
+// Formats lists the accepted output layouts.
+var Formats = []string{FormatAuto, FormatYOLOv5, FormatYOLOv8, FormatEnd2End, FormatSSD}
+
+// Runtimes that run dnn models.
+const (
+	RuntimeONNX   = "onnxruntime" // ONNX Runtime: YOLOv8/YOLO11 and most exports
+	RuntimeOpenCV = "opencv"      // OpenCV 4.6's cv::dnn: older models, Caffe/TF files
+)
+
+// Execution providers for RuntimeONNX, tried in the order given.
+const (
+	ProviderCUDA = "cuda"
+	ProviderCPU  = "cpu"
+)
+
+// DefaultProviders uses a GPU when one is usable, else the CPU.
+var DefaultProviders = []string{ProviderCUDA, ProviderCPU}
 
 // Defaults applied by Config.WithDefaults.
 const (
@@ -66,8 +92,22 @@ type Config struct {
 	Confidence  float32 // dnn: 0 means 0.5
 	NMS         float32 // dnn and people: IoU threshold; 0 means 0.45
 	ClassFilter []string
-	Backend     string // dnn: default, opencv, cuda, openvino, vulkan, halide
-	Target      string // dnn: cpu, fp32, fp16, cuda, cudafp16, vpu, vulkan, fpga
+	Backend     string // dnn (opencv): default, opencv, cuda, openvino, vulkan, halide
+	Target      string // dnn (opencv): cpu, fp32, fp16, cuda, cudafp16, vpu, vulkan, fpga
+
+	Runtime   string   // dnn: onnxruntime (default) or opencv
+	Providers []string // dnn (onnxruntime): cuda, cpu; the first that works
+	Threads   int      // dnn (onnxruntime): threads per worker; 0 means 1
+	Resize    string   // dnn: letterbox (default) or stretch
+
+	Tracker   TrackerConfig
+	Analytics analytics.Config // zones, lines, update throttle
+}
+
+// TrackerConfig turns the tracker on and tunes it.
+type TrackerConfig struct {
+	Enabled bool
+	track.Config
 }
 
 // ConfigError names the invalid field of a Config.
@@ -114,6 +154,20 @@ func (c Config) WithDefaults() Config {
 	if c.NMS == 0 {
 		c.NMS = DefaultNMS
 	}
+	if c.Runtime == "" {
+		c.Runtime = RuntimeONNX
+	}
+	if len(c.Providers) == 0 {
+		c.Providers = DefaultProviders
+	}
+	if c.Threads == 0 {
+		c.Threads = 1
+	}
+	if c.Resize == "" {
+		c.Resize = ResizeLetterbox
+	}
+	c.Tracker.Config = c.Tracker.Config.WithDefaults()
+	c.Analytics = c.Analytics.WithDefaults()
 	return c
 }
 
@@ -136,6 +190,11 @@ func (c Config) Validate() error {
 		return cfgErr("confidence", "must be between 0 and 1")
 	case c.NMS < 0 || c.NMS > 1:
 		return cfgErr("nms", "must be between 0 and 1")
+	case c.MinArea > 1<<26:
+		return cfgErr("min_area", "must be at most %d", 1<<26)
+	}
+	if err := c.validateTracking(); err != nil {
+		return err
 	}
 	if c.Detector == DetectorFaces && c.Cascade != "" {
 		if err := fileExists("cascade", c.Cascade); err != nil {
@@ -162,13 +221,62 @@ func (c Config) validateDNN() error {
 			return err
 		}
 	}
-	if !oneOf(c.Format, []string{FormatAuto, FormatYOLOv5, FormatYOLOv8, FormatSSD}) {
-		return cfgErr("format", "must be auto, yolov5, yolov8 or ssd")
+	if !oneOf(c.Format, Formats) {
+		return cfgErr("format", "must be one of %v", Formats)
 	}
 	if c.InputSize < 16 || c.InputSize > 4096 {
 		return cfgErr("input_size", "must be between 16 and 4096")
 	}
+	return c.validateRuntime()
+}
+
+func (c Config) validateRuntime() error {
+	if !oneOf(c.Runtime, []string{RuntimeONNX, RuntimeOpenCV}) {
+		return cfgErr("runtime", "must be onnxruntime or opencv")
+	}
+	if len(c.Providers) > 4 {
+		return cfgErr("providers", "at most 4")
+	}
+	for i, p := range c.Providers {
+		if !oneOf(p, []string{ProviderCUDA, ProviderCPU}) {
+			return cfgErr(fmt.Sprintf("providers[%d]", i), "must be cuda or cpu")
+		}
+	}
+	if c.Threads < 1 || c.Threads > 64 {
+		return cfgErr("threads", "must be between 1 and 64")
+	}
+	if !oneOf(c.Resize, []string{ResizeLetterbox, ResizeStretch}) {
+		return cfgErr("resize", "must be letterbox or stretch")
+	}
 	return nil
+}
+
+// validateTracking checks the tracker and the zones and lines, which need
+// it.
+func (c Config) validateTracking() error {
+	if err := c.Tracker.Config.Validate(); err != nil {
+		return prefixed("tracker.", err)
+	}
+	if err := c.Analytics.Validate(); err != nil {
+		return prefixed("", err)
+	}
+	if !c.Tracker.Enabled && (len(c.Analytics.Zones) > 0 || len(c.Analytics.Lines) > 0) {
+		return cfgErr("tracker.enabled", "zones and lines need the tracker")
+	}
+	return nil
+}
+
+// prefixed turns the tracker's and analytics' field errors into ours.
+func prefixed(prefix string, err error) error {
+	var te *track.ConfigError
+	var ae *analytics.ConfigError
+	switch {
+	case errors.As(err, &te):
+		return cfgErr(prefix+te.Field, "%s", te.Reason)
+	case errors.As(err, &ae):
+		return cfgErr(prefix+ae.Field, "%s", ae.Reason)
+	}
+	return cfgErr(strings.TrimSuffix(prefix, "."), "%v", err)
 }
 
 // sameDetector reports whether a and b build the same detector, so that an
@@ -177,16 +285,20 @@ func sameDetector(a, b Config) bool {
 	a.FPS, b.FPS = 0, 0
 	a.Hold, b.Hold = 0, 0
 	a.Overlay, b.Overlay = false, false
+	a.Tracker, b.Tracker = TrackerConfig{}, TrackerConfig{}
+	a.Analytics, b.Analytics = analytics.Config{}, analytics.Config{}
 	return reflect.DeepEqual(a, b)
 }
 
+// fileExists checks that path names a regular file (after symlinks): a
+// FIFO or device would block the worker that opens it.
 func fileExists(field, path string) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return cfgErr(field, "%v", err)
 	}
-	if st.IsDir() {
-		return cfgErr(field, "%s is a directory", path)
+	if !st.Mode().IsRegular() {
+		return cfgErr(field, "%s is not a regular file", path)
 	}
 	return nil
 }

@@ -22,12 +22,6 @@ func (e *ShapeError) Error() string {
 	return fmt.Sprintf("vision: cannot decode network output %v as %s", e.Dims, e.Format)
 }
 
-// geometry maps network coordinates back to the detection image.
-type geometry struct {
-	ImgW, ImgH int // detection image
-	InW, InH   int // network input
-}
-
 // LoadClassNames reads class names, one per line.
 func LoadClassNames(path string) ([]string, error) {
 	f, err := os.Open(path)
@@ -56,7 +50,9 @@ func ParseClassNames(r io.Reader) ([]string, error) {
 }
 
 // detectFormat resolves FormatAuto from the output shape; nClasses (0 if
-// unknown) settles ambiguous shapes.
+// unknown) settles ambiguous shapes. Six columns and at most maxEnd2End
+// rows is an end-to-end export (x1,y1,x2,y2,score,class), unless the
+// names say it is a one-class YOLOv5.
 func detectFormat(format string, dims []int, nClasses int) (string, error) {
 	if format != FormatAuto {
 		return format, nil
@@ -67,6 +63,8 @@ func detectFormat(format string, dims []int, nClasses int) (string, error) {
 		return "", &ShapeError{Format: format, Dims: dims}
 	case d[1] == 7 && len(dims) == 4:
 		return FormatSSD, nil
+	case d[1] == 6 && d[0] <= maxEnd2End && nClasses != 1:
+		return FormatEnd2End, nil
 	case nClasses > 0 && d[1] == nClasses+5:
 		return FormatYOLOv5, nil
 	case nClasses > 0 && d[0] == nClasses+4:
@@ -77,6 +75,10 @@ func detectFormat(format string, dims []int, nClasses int) (string, error) {
 		return FormatYOLOv8, nil
 	}
 }
+
+// maxEnd2End is the most rows an end-to-end export has (max_det, 300 by
+// default); YOLOv5 outputs have thousands.
+const maxEnd2End = 1000
 
 // squeeze drops leading size-1 dimensions down to two.
 func squeeze(dims []int) []int {
@@ -94,12 +96,14 @@ func decode(format string, dims []int, data []float32, g geometry, conf float32,
 		return nil, err
 	}
 	d := squeeze(dims)
-	if len(d) != 2 || d[0]*d[1] > len(data) {
+	if len(d) != 2 || d[0] < 0 || d[1] < 0 || d[0]*d[1] > len(data) {
 		return nil, &ShapeError{Format: f, Dims: dims}
 	}
 	switch {
 	case f == FormatSSD && d[1] == 7:
 		return decodeSSD(data[:d[0]*7], g, conf), nil
+	case f == FormatEnd2End && d[1] == 6:
+		return decodeEnd2End(data[:d[0]*6], g, conf), nil
 	case f == FormatYOLOv5 && d[1] >= 5:
 		return decodeYOLO(data, d[0], d[1], true, g, conf), nil
 	case f == FormatYOLOv8 && d[0] >= 5:
@@ -142,7 +146,7 @@ type cand struct {
 	class               int
 }
 
-// centreBoxes scales centre/size boxes from network input to image pixels.
+// centreBoxes maps centre/size boxes from network input to image pixels.
 // Some exports emit coordinates normalised to 0..1 instead of input pixels:
 // when every candidate lies within 0..2 they are treated as normalised.
 func centreBoxes(cs []cand, g geometry) []rect {
@@ -153,36 +157,59 @@ func centreBoxes(cs []cand, g geometry) []rect {
 			break
 		}
 	}
-	sx, sy := float32(g.ImgW)/float32(g.InW), float32(g.ImgH)/float32(g.InH)
+	nx, ny := float32(1), float32(1)
 	if norm {
-		sx, sy = float32(g.ImgW), float32(g.ImgH)
+		nx, ny = float32(g.InW), float32(g.InH)
 	}
 	out := make([]rect, 0, len(cs))
 	for _, c := range cs {
-		x0, y0 := (c.cx-c.w/2)*sx, (c.cy-c.h/2)*sy
-		out = append(out, clampRect(x0, y0, c.w*sx, c.h*sy, g, c.score, c.class))
+		cx, cy, w, h := c.cx*nx, c.cy*ny, c.w*nx, c.h*ny
+		out = append(out, cornerRect(cx-w/2, cy-h/2, cx+w/2, cy+h/2, g, c.score, c.class))
+	}
+	return out
+}
+
+// decodeEnd2End reads rows of [x1, y1, x2, y2, score, class] in input
+// pixels; the model already suppressed duplicates.
+func decodeEnd2End(data []float32, g geometry, conf float32) []rect {
+	var out []rect
+	for i := 0; i+6 <= len(data); i += 6 {
+		r := data[i : i+6]
+		if !(r[4] >= conf) || r[5] < 0 || r[5] > math.MaxInt32 {
+			continue
+		}
+		out = append(out, cornerRect(r[0], r[1], r[2], r[3], g, r[4], int(r[5])))
 	}
 	return out
 }
 
 // decodeSSD reads rows of [image, class, score, x1, y1, x2, y2] with
-// coordinates in 0..1. Class ids count the background as 0, so class k is
-// line k-1 of the names file (OpenCV's samples do the same).
+// coordinates in 0..1 of the input. Class ids count the background as 0,
+// so class k is line k-1 of the names file (OpenCV's samples do the same).
 func decodeSSD(data []float32, g geometry, conf float32) []rect {
 	var out []rect
+	iw, ih := float32(g.InW), float32(g.InH)
 	for i := 0; i+7 <= len(data); i += 7 {
 		r := data[i : i+7]
-		if r[2] < conf || r[1] < 1 {
+		if !(r[2] >= conf) || r[1] < 1 || r[1] > math.MaxInt32 {
 			continue
 		}
-		x0, y0 := r[3]*float32(g.ImgW), r[4]*float32(g.ImgH)
-		x1, y1 := r[5]*float32(g.ImgW), r[6]*float32(g.ImgH)
-		out = append(out, clampRect(x0, y0, x1-x0, y1-y0, g, r[2], int(r[1])-1))
+		out = append(out, cornerRect(r[3]*iw, r[4]*ih, r[5]*iw, r[6]*ih, g, r[2], int(r[1])-1))
 	}
 	return out
 }
 
+// cornerRect maps corners in input pixels to a clamped image rect.
+func cornerRect(x0, y0, x1, y1 float32, g geometry, score float32, class int) rect {
+	ax, ay := g.toImage(x0, y0)
+	bx, by := g.toImage(x1, y1)
+	return clampRect(ax, ay, bx-ax, by-ay, g, score, class)
+}
+
 func clampRect(x, y, w, h float32, g geometry, score float32, class int) rect {
+	if !finite(x) || !finite(y) || !finite(w) || !finite(h) {
+		return rect{Score: score, Class: class}
+	}
 	x0 := clampInt(int(math.Round(float64(x))), 0, g.ImgW)
 	y0 := clampInt(int(math.Round(float64(y))), 0, g.ImgH)
 	x1 := clampInt(int(math.Round(float64(x+w))), 0, g.ImgW)
@@ -201,6 +228,8 @@ func argmax(v func(int) float32, n int) (int, float32) {
 }
 
 func clampInt(v, lo, hi int) int { return min(max(v, lo), hi) }
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
 
 // className returns the name of class c, or "class c".
 func className(names []string, c int) string {

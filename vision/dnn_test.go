@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"reflect"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,8 +60,21 @@ var yoloWant = []media.Box{
 
 func runDNN(t *testing.T, cfg Config) []media.Box {
 	t.Helper()
-	cfg.Detector, cfg.InputSize = DetectorDNN, 64
-	cfg = cfg.WithDefaults()
+	cfg.Detector, cfg.InputSize, cfg.Resize = DetectorDNN, 64, ResizeStretch
+	var got [2][]media.Box
+	for i, rt := range []string{RuntimeONNX, RuntimeOpenCV} {
+		cfg.Runtime = rt
+		got[i] = detectOnce(t, cfg.WithDefaults())
+	}
+	if !reflect.DeepEqual(got[0], got[1]) {
+		t.Fatalf("runtimes disagree:\nonnxruntime %+v\nopencv      %+v", got[0], got[1])
+	}
+	return got[0]
+}
+
+// detectOnce builds cfg's detector and runs it on a 128x96 image.
+func detectOnce(t *testing.T, cfg Config) []media.Box {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +212,7 @@ func TestDetectFormat(t *testing.T) {
 
 // Decoders on synthetic output Mats, as a network would return them.
 func TestDecodersOnMats(t *testing.T) {
-	g := geometry{ImgW: 200, ImgH: 100, InW: 100, InH: 100}
+	g := stretchGeometry(200, 100, 100, 100)
 	ssd := floatMat(t, []int{1, 1, 2, 7}, []float32{0, 1, 0.8, 0.1, 0.1, 0.3, 0.5, 0, 2, 0.2, 0, 0, 1, 1})
 	defer ssd.Close()
 	rs := decodeMat(t, ssd, FormatAuto, g)

@@ -172,12 +172,17 @@ func drawBoxes(c canvas, boxes []media.Box) {
 	}
 }
 
-// boxText is the label and, when the detector scores, the score.
+// boxText is the label, the track id when tracked and, when the detector
+// scores, the score.
 func boxText(b media.Box) string {
-	if b.Score <= 0 || b.Score == 1 {
-		return b.Label
+	t := b.Label
+	if b.TrackID > 0 {
+		t += " #" + strconv.FormatUint(b.TrackID, 10)
 	}
-	return b.Label + " " + strconv.FormatFloat(float64(b.Score), 'f', 2, 32)
+	if b.Score <= 0 || b.Score == 1 {
+		return t
+	}
+	return t + " " + strconv.FormatFloat(float64(b.Score), 'f', 2, 32)
 }
 
 // fitBoxes rescales boxes found on a w x h frame to a fw x fh frame (the

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/visiongate/visiongate/gateway/media"
 )
 
 // ErrClosed is returned when the pool (or stage) is closed.
@@ -31,6 +33,9 @@ type Pool struct {
 	closedFlag atomic.Bool // p.closed, readable without the lock
 	jobs       atomic.Uint64
 	busy       atomic.Int64
+	load       atomic.Int64 // time.Duration: bound on building a detector
+	detect     atomic.Int64 // time.Duration: bound on one detection
+	results    events       // every stage's results, for pool-wide sinks
 }
 
 // PoolStats is a snapshot of the pool.
@@ -52,6 +57,8 @@ func NewPool(workers int, factory Factory) *Pool {
 		factory = NewDetector
 	}
 	p := &Pool{factory: factory, workers: workers}
+	p.load.Store(int64(DefaultLoadTimeout))
+	p.detect.Store(int64(DefaultDetectTimeout))
 	p.work = sync.NewCond(&p.mu)
 	p.idle = sync.NewCond(&p.mu)
 	p.wg.Add(workers)
@@ -59,6 +66,24 @@ func NewPool(workers int, factory Factory) *Pool {
 		go p.runWorker()
 	}
 	return p
+}
+
+// SetTimeouts bounds building a detector and running one detection (0
+// keeps a bound as it is). Workers pick the new bounds up at their next
+// job.
+func (p *Pool) SetTimeouts(load, detect time.Duration) {
+	if load > 0 {
+		p.load.Store(int64(load))
+	}
+	if detect > 0 {
+		p.detect.Store(int64(detect))
+	}
+}
+
+// Subscribe returns every stage's results (with their events), for sinks
+// such as MQTT. Sends never wait: a full buffer drops the result.
+func (p *Pool) Subscribe(buf int) (<-chan media.Detections, func()) {
+	return p.results.subscribe(buf)
 }
 
 // Stats returns a snapshot of the pool.
@@ -87,6 +112,7 @@ func (p *Pool) Close() error {
 		p.mu.Unlock()
 		p.work.Broadcast()
 		p.wg.Wait()
+		p.results.close()
 	})
 	return nil
 }
@@ -186,9 +212,10 @@ func (p *Pool) done(j *job) {
 
 func (p *Pool) runWorker() {
 	defer p.wg.Done()
-	w := newWorker(p.factory)
+	w := newWorker(p.factory, 0, 0)
 	defer w.close()
 	for {
+		w.load, w.timeout = time.Duration(p.load.Load()), time.Duration(p.detect.Load())
 		w.prune()
 		j, open := p.take()
 		if !open {
@@ -204,6 +231,7 @@ func (p *Pool) runWorker() {
 		p.done(j)
 		if ok {
 			j.stage.ev.publish(d)
+			p.results.publish(d)
 		}
 	}
 }

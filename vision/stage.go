@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/vision/track"
 )
 
 // Stage is one source's view of the pool: the pipeline calls Process on
@@ -36,13 +37,16 @@ type Stage struct {
 	latest    *media.Detections
 	st        counters
 	fps, det  rateMeter
+	runtime   RuntimeInfo
+	tracking  *tracking // nil when the tracker is off
 }
 
 // shown is the result whose boxes are drawn.
 type shown struct {
 	boxes   []media.Box
-	w, h    int       // frame size they refer to
-	at      time.Time // result time; Hold counts from here
+	tracks  []track.Track // matched tracks: drawn where they are predicted to be
+	w, h    int           // frame size they refer to
+	at      time.Time     // result time; Hold counts from here
 	sampled time.Time
 	frameNo uint64
 }
@@ -73,6 +77,7 @@ func (p *Pool) NewStage(name string, cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{pool: p, name: name, cfg: cfg, bufs: make(chan []byte, 3)}
+	s.tracking = newTracking(name, cfg)
 	s.gen.Store(1)
 	if err := p.register(s); err != nil {
 		return nil, err
@@ -123,6 +128,9 @@ func (s *Stage) look(now time.Time) view {
 	v := view{cfg: s.cfg, gen: s.gen.Load(), frameNo: s.frames}
 	if sh := s.shown; len(sh.boxes) > 0 && now.Sub(sh.at) < s.cfg.Hold {
 		v.boxes, v.bw, v.bh = sh.boxes, sh.w, sh.h
+		if len(sh.tracks) > 0 {
+			v.boxes = predictBoxes(sh.tracks, now, s.cfg.Hold)
+		}
 	}
 	if v.cfg.Overlay {
 		v.fps, v.dps = s.fps.rate(now), s.det.rate(now)
@@ -229,13 +237,23 @@ func (s *Stage) finish(j *job, res result) (media.Detections, bool) {
 		s.mu.Unlock()
 		return media.Detections{}, false // the detector changed meanwhile: a stale answer
 	}
-	s.shown = shown{boxes: d.Boxes, w: d.Width, h: d.Height, at: now, sampled: j.sampled, frameNo: j.frameNo}
+	var tracks []track.Track
+	if s.tracking != nil {
+		tracks = s.tracking.apply(&d, j.sampled)
+	}
+	s.shown = shown{boxes: d.Boxes, tracks: tracks, w: d.Width, h: d.Height, at: now, sampled: j.sampled, frameNo: j.frameNo}
 	s.latest = &d
 	s.st.detections++
 	s.st.lastLat, s.st.avgLat, s.st.took = d.Latency, ewma(s.st.avgLat, d.Latency), res.took
 	s.det.add(now)
 	s.mu.Unlock()
 	return d, true
+}
+
+func (s *Stage) setRuntime(info RuntimeInfo) {
+	s.mu.Lock()
+	s.runtime = info
+	s.mu.Unlock()
 }
 
 func (s *Stage) noteErr(err error, build bool, gen uint64) {
@@ -263,6 +281,10 @@ func (s *Stage) Update(cfg Config) error {
 		s.gen.Add(1)
 		s.shown = shown{}
 		s.failedGen = 0
+		s.runtime = RuntimeInfo{}
+	}
+	if rebuild || !sameTracking(s.cfg, cfg) {
+		s.tracking = newTracking(s.name, cfg)
 	}
 	s.cfg = cfg
 	s.nextDue = time.Time{}
@@ -317,6 +339,11 @@ func (s *Stage) Stats() Stats {
 		Detections: s.st.detections, DetectionsPerSec: s.det.rate(now),
 		LastLatency: s.st.lastLat, AvgLatency: s.st.avgLat, DetectTime: s.st.took,
 		Errors: s.st.errors, LastError: s.st.lastErr, EventsDropped: s.ev.dropped.Load(),
+		Runtime: s.runtime,
+	}
+	if s.tracking != nil {
+		c := s.tracking.counts()
+		st.Counts = &c
 	}
 	if sh := s.shown; !sh.at.IsZero() && now.Sub(sh.at) < s.cfg.Hold {
 		st.Boxes = len(sh.boxes)

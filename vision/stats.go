@@ -1,6 +1,10 @@
 package vision
 
-import "time"
+import (
+	"time"
+
+	"github.com/visiongate/visiongate/gateway/media"
+)
 
 // Stats is a snapshot of one stage.
 type Stats struct {
@@ -25,6 +29,9 @@ type Stats struct {
 	Errors        uint64
 	LastError     string
 	EventsDropped uint64 // events not delivered to slow subscribers
+
+	Runtime RuntimeInfo    // dnn: runtime and provider in use, once loaded
+	Counts  *media.Counts // objects, zone occupancy and line crossings (tracker on)
 }
 
 // rateWindow is how far back rates look.

@@ -34,9 +34,10 @@ type result struct {
 // worker is the state one pool goroutine owns: its detectors (one per
 // stage and config generation) and its conversion buffers.
 type worker struct {
-	factory Factory
-	dets    map[*Stage]*entry
-	conv    *converter
+	factory       Factory
+	dets          map[*Stage]*entry
+	conv          *converter
+	load, timeout time.Duration
 }
 
 type entry struct {
@@ -45,8 +46,8 @@ type entry struct {
 	err error
 }
 
-func newWorker(f Factory) *worker {
-	return &worker{factory: f, dets: map[*Stage]*entry{}, conv: newConverter()}
+func newWorker(f Factory, load, detect time.Duration) *worker {
+	return &worker{factory: f, dets: map[*Stage]*entry{}, conv: newConverter(), load: load, timeout: detect}
 }
 
 // prune frees detectors of stages that left or changed their config.
@@ -75,7 +76,7 @@ func (e *entry) close() {
 }
 
 // detector returns j's stage detector for j's config, building it when
-// missing or outdated.
+// missing or outdated. A build that outlasts w.load is abandoned.
 func (w *worker) detector(j *job) *entry {
 	if e := w.dets[j.stage]; e != nil && e.gen == j.gen {
 		return e
@@ -83,8 +84,26 @@ func (w *worker) detector(j *job) *entry {
 		e.close()
 	}
 	e := &entry{gen: j.gen}
-	e.det, e.err = safeBuild(w.factory, j.cfg)
+	type built struct {
+		d   Detector
+		err error
+	}
+	b, ok := bounded(w.load, func() built {
+		d, err := safeBuild(w.factory, j.cfg)
+		return built{d, err}
+	}, func(b built) {
+		if b.d != nil {
+			b.d.Close()
+		}
+	})
+	e.det, e.err = b.d, b.err
+	if !ok {
+		e.err = &DetectorError{Detector: j.cfg.Detector, Err: &TimeoutError{Op: "loading the detector", After: w.load}}
+	}
 	w.dets[j.stage] = e
+	if d, ok := e.det.(describer); ok {
+		j.stage.setRuntime(d.Info())
+	}
 	return e
 }
 
@@ -104,12 +123,37 @@ func (w *worker) run(j *job) result {
 	if sc, ok := e.det.(sourceScaler); ok {
 		sc.setSourceScale(scale)
 	}
-	boxes, err := safeDetect(e.det, img)
+	boxes, err := w.detect(j, e, img)
 	if err != nil {
 		return result{err: &DetectorError{Detector: j.cfg.Detector, Err: err}}
 	}
 	sy := float64(j.sample.h) / float64(img.Rows())
 	return result{boxes: scaleBoxes(boxes, 1/scale, sy, j.frameW, j.frameH)}
+}
+
+// detect runs the detector within w.timeout. When it does not return in
+// time, the detector and the image it reads are abandoned to the stray
+// call, which frees them; the next job builds a new detector.
+func (w *worker) detect(j *job, e *entry, img gocv.Mat) ([]media.Box, error) {
+	type out struct {
+		boxes []media.Box
+		err   error
+	}
+	det, conv := e.det, w.conv
+	o, ok := bounded(w.timeout, func() out {
+		b, err := safeDetect(det, img)
+		return out{b, err}
+	}, func(out) {
+		det.Close()
+		conv.close()
+	})
+	if ok {
+		return o.boxes, o.err
+	}
+	e.det = nil
+	delete(w.dets, j.stage)
+	w.conv = newConverter()
+	return nil, &TimeoutError{Op: "detection", After: w.timeout}
 }
 
 // safeBuild and safeDetect turn a panicking (Go) detector into an error:

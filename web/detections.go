@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -95,12 +96,25 @@ func (d *detections) events(c *gin.Context) {
 			if !open {
 				return // source removed or detector turned off
 			}
-			b, _ := json.Marshal(det)
-			if sseWrite(w, rc, fmt.Sprintf("event: detections\ndata: %s\n\n", b)) != nil {
+			if writeResult(w, rc, det) != nil {
 				return
 			}
 		}
 	}
+}
+
+// writeResult sends a result as a "detections" event (boxes with track
+// ids, counts), then each of its object, zone and line events under its
+// own type: new, update, end, enter, exit, cross.
+func writeResult(w gin.ResponseWriter, rc *http.ResponseController, det media.Detections) error {
+	var sb strings.Builder
+	b, _ := json.Marshal(det)
+	fmt.Fprintf(&sb, "event: detections\ndata: %s\n\n", b)
+	for _, ev := range det.Events {
+		b, _ := json.Marshal(ev)
+		fmt.Fprintf(&sb, "event: %s\ndata: %s\n\n", ev.Type, b)
+	}
+	return sseWrite(w, rc, sb.String())
 }
 
 func sseWrite(w gin.ResponseWriter, rc *http.ResponseController, s string) error {

@@ -57,6 +57,8 @@ type Options struct {
 	Auth Auth
 	// UI serves the web page at / and its files under /ui/.
 	UI bool
+	// Models, when set, lists the models directory at /api/v1/models.
+	Models Models
 }
 
 // DefaultMaxBodyBytes is the request body limit when Options leave it 0.
@@ -107,6 +109,9 @@ func NewRouter(o Options) http.Handler {
 	a.mount(r.Group(apiPrefix))
 	if o.Detections != nil {
 		(&detections{src: o.Detections}).mount(r.Group(apiPrefix))
+	}
+	if o.Models != nil {
+		mountModels(r.Group(apiPrefix), o.Models)
 	}
 	if o.Pictures != nil {
 		(&mediaRoutes{pics: o.Pictures, maxViewers: o.MaxViewers}).mount(r)

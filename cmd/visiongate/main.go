@@ -50,10 +50,16 @@ func run() error {
 		if cfg, err = config.Load(*configPath); err != nil {
 			return err
 		}
+	} else {
+		addPeopleDemo(cfg)
 	}
 	override(&cfg.HTTP, *httpAddr)
 	override(&cfg.RTSP, *rtspAddr)
 	override(&cfg.State, *statePath)
+	// The state file's place moves the default models directory.
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

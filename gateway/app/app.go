@@ -74,7 +74,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.http = &http.Server{
 		Handler: web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Detections: a.manager,
 			HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth),
-			MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler()}),
+			MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler(),
+			Models: modelsDir{cfg.ModelsPath()}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
@@ -93,7 +94,7 @@ func (a *App) startManager(cfg *config.Config) error {
 	a.manager, err = manager.New(manager.Options{
 		Config: cfg, Log: a.log, URLs: a.outputURLs(cfg.PublicHost),
 		Publishers: []manager.Publisher{publisher{"rtsp", a.rtsp}, publisher{"hls", a.hls}},
-		Vision:     stageFactory(a.vision),
+		Vision:     stageFactory(a.vision, cfg),
 		Backoff:    pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
 		Metrics:    a.metrics,
 	})

@@ -36,6 +36,11 @@ type Config struct {
 	// Auth: credentials for the API and page (admin) and for watching
 	// (RTSP, HLS, MJPEG, snapshots). Empty means open.
 	Auth Auth `yaml:"auth" json:"-"`
+	// ModelsDir holds the models, class lists and cascades that sources
+	// name; empty means models/ beside the state file.
+	ModelsDir string `yaml:"models_dir" json:"models_dir"`
+	// MQTT, when its URL is set, sends events and counts to a broker.
+	MQTT MQTT `yaml:"mqtt" json:"-"`
 	// Limits bound what clients can take.
 	Limits Limits `yaml:"limits" json:"limits"`
 	// HLS configures /hls/NAME/index.m3u8.
@@ -147,6 +152,9 @@ func (c *Config) Validate() error {
 		if err := s.Validate(c.AllowLocalSources); err != nil {
 			return prefixErr(fmt.Sprintf("sources[%d]", i), err)
 		}
+		if err := c.checkConfigModelFiles(s.Vision); err != nil {
+			return prefixErr(fmt.Sprintf("sources[%d]", i), err)
+		}
 		if seen[s.Name] {
 			return fieldErr(fmt.Sprintf("sources[%d].name", i), "duplicate name %q", s.Name)
 		}
@@ -176,6 +184,17 @@ func (c *Config) Resolve(s Source) Source {
 		s.ReadTimeout.D = 5 * time.Second
 	}
 	return s
+}
+
+// MQTT is the broker events and counts go to; it never appears in status
+// or logs with its password.
+type MQTT struct {
+	URL             string `yaml:"url"` // tcp://host:1883 or ssl://host:8883
+	Username        string `yaml:"username"`
+	Password        string `yaml:"password"`
+	TopicPrefix     string `yaml:"topic_prefix"`     // visiongate
+	ClientID        string `yaml:"client_id"`        // visiongate-HOSTNAME
+	DiscoveryPrefix string `yaml:"discovery_prefix"` // homeassistant
 }
 
 // Auth holds the gateway's credentials; it never appears in status or logs.

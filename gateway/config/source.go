@@ -53,35 +53,6 @@ type Source struct {
 	ReadTimeout    Duration `yaml:"read_timeout,omitempty" json:"read_timeout,omitzero"`
 }
 
-// Vision selects and tunes a source's detector. Zero values take the
-// vision package's defaults; it validates the detector-specific fields.
-type Vision struct {
-	// Detector: none, people, faces, motion or dnn.
-	Detector string  `yaml:"detector" json:"detector"`
-	FPS      float64 `yaml:"fps,omitempty" json:"fps,omitempty"` // most detections per second (5)
-	// Width of the downscaled copy detection runs on (640).
-	Width    int      `yaml:"width,omitempty" json:"width,omitempty"`
-	MinScore float32  `yaml:"min_score,omitempty" json:"min_score,omitempty"`
-	Hold     Duration `yaml:"hold,omitempty" json:"hold,omitzero"` // boxes persist this long (1s)
-	Overlay  bool     `yaml:"overlay,omitempty" json:"overlay,omitempty"`
-	Cascade  string   `yaml:"cascade,omitempty" json:"cascade,omitempty"`   // faces
-	MinArea  int      `yaml:"min_area,omitempty" json:"min_area,omitempty"` // motion
-	// dnn: an ONNX (or other cv::dnn) model and its output decoding.
-	Model       string   `yaml:"model,omitempty" json:"model,omitempty"`
-	ModelConfig string   `yaml:"model_config,omitempty" json:"model_config,omitempty"`
-	Classes     string   `yaml:"classes,omitempty" json:"classes,omitempty"`
-	Format      string   `yaml:"format,omitempty" json:"format,omitempty"` // auto, yolov5, yolov8, ssd
-	InputSize   int      `yaml:"input_size,omitempty" json:"input_size,omitempty"`
-	Scale       float64  `yaml:"scale,omitempty" json:"scale,omitempty"`
-	Mean        float64  `yaml:"mean,omitempty" json:"mean,omitempty"`
-	KeepBGR     bool     `yaml:"keep_bgr,omitempty" json:"keep_bgr,omitempty"`
-	Confidence  float32  `yaml:"confidence,omitempty" json:"confidence,omitempty"`
-	NMS         float32  `yaml:"nms,omitempty" json:"nms,omitempty"`
-	ClassFilter []string `yaml:"class_filter,omitempty" json:"class_filter,omitempty"`
-	Backend     string   `yaml:"backend,omitempty" json:"backend,omitempty"`
-	Target      string   `yaml:"target,omitempty" json:"target,omitempty"`
-}
-
 // Transcoding reports whether the source is decoded and re-encoded.
 func (s *Source) Transcoding() bool {
 	return s.Transcode == nil || *s.Transcode || s.VisionOn()

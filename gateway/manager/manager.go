@@ -84,7 +84,7 @@ func New(o Options) (*Manager, error) {
 		}
 	}
 	for _, s := range saved {
-		if err := s.Validate(o.Config.AllowLocalSources || o.Config.APILocalSources); err != nil {
+		if err := m.validateSaved(&s); err != nil {
 			m.log.Error("state file: skipping invalid source", "name", s.Name, "err", err)
 			continue
 		}
@@ -178,6 +178,9 @@ func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
 	}
 	// An unchanged URL passed the policy when the source was added.
 	if err := src.Validate(src.URL == e.src.URL || m.opts.Config.APILocalSources); err != nil {
+		return Status{}, err
+	}
+	if err := m.opts.Config.CheckModelFiles(src.Vision, e.src.Vision); err != nil {
 		return Status{}, err
 	}
 	if e.stage != nil && onlyVisionChanged(e.src, src) {
@@ -335,5 +338,18 @@ func (m *Manager) isClosed() bool {
 
 // validate applies the API's URL policy: local sources only when allowed.
 func (m *Manager) validate(src *config.Source) error {
-	return src.Validate(m.opts.Config.APILocalSources)
+	if err := src.Validate(m.opts.Config.APILocalSources); err != nil {
+		return err
+	}
+	return m.opts.Config.CheckModelFiles(src.Vision, nil)
+}
+
+// validateSaved checks a state-file source: it came through the API, so
+// the API's file rule applies, with the config's local-source policy.
+func (m *Manager) validateSaved(src *config.Source) error {
+	c := m.opts.Config
+	if err := src.Validate(c.AllowLocalSources || c.APILocalSources); err != nil {
+		return err
+	}
+	return c.CheckModelFiles(src.Vision, nil)
 }

@@ -43,6 +43,13 @@ type VisionStatus struct {
 	Errors           uint64  `json:"errors"`
 	LastError        string  `json:"last_error,omitempty"`
 	EventsDropped    uint64  `json:"events_dropped"`
+	// dnn: the runtime and execution provider in use, and why not an
+	// earlier provider.
+	Runtime        string `json:"runtime,omitempty"`
+	Provider       string `json:"provider,omitempty"`
+	ProviderReason string `json:"provider_reason,omitempty"`
+	// Counts: objects now, zone occupancy and line crossings (tracker on).
+	Counts *media.Counts `json:"counts,omitempty"`
 }
 
 // makeStage builds the stage for a source that runs a detector.

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/media"
 )
 
 var states = []string{manager.StateStarting, manager.StateRunning, manager.StateRetrying,
@@ -26,6 +27,10 @@ var (
 	boxAgeDesc    = desc("vision_box_age_seconds", "Age of the boxes being drawn.")
 	skippedDesc   = desc("vision_skipped_busy_total", "Frames due for detection skipped: one was in flight.")
 	droppedDesc   = desc("vision_events_dropped_total", "Detection events a slow subscriber lost.")
+	objectsDesc   = desc("objects", "Tracked objects visible now, by label.", "label")
+	zoneDesc      = desc("zone_objects", "Tracked objects inside a zone now, by label.", "zone", "label")
+	crossingsDesc = desc("line_crossings_total", "Objects that crossed a line, by direction.", "line", "direction")
+	detErrorsDesc = desc("vision_errors_total", "Detections that failed (model load or run).")
 	sourcesDesc   = prometheus.NewDesc("visiongate_sources", "Sources configured.", nil, nil)
 )
 
@@ -64,6 +69,27 @@ func collectSource(ch chan<- prometheus.Metric, st manager.Status) {
 		ch <- prometheus.MustNewConstMetric(boxAgeDesc, prometheus.GaugeValue, v.BoxAgeMS/1000, n)
 		ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(v.SkippedBusy), n)
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(v.EventsDropped), n)
+		ch <- prometheus.MustNewConstMetric(detErrorsDesc, prometheus.CounterValue, float64(v.Errors), n)
+		collectCounts(ch, n, v.Counts)
+	}
+}
+
+// collectCounts exports the tracker's tally: objects, zones and lines.
+func collectCounts(ch chan<- prometheus.Metric, n string, c *media.Counts) {
+	if c == nil {
+		return
+	}
+	for label, k := range c.Objects {
+		ch <- prometheus.MustNewConstMetric(objectsDesc, prometheus.GaugeValue, float64(k), n, label)
+	}
+	for zone, labels := range c.Zones {
+		for label, k := range labels {
+			ch <- prometheus.MustNewConstMetric(zoneDesc, prometheus.GaugeValue, float64(k), n, zone, label)
+		}
+	}
+	for line, lc := range c.Lines {
+		ch <- prometheus.MustNewConstMetric(crossingsDesc, prometheus.CounterValue, float64(lc.In), n, line, media.DirectionIn)
+		ch <- prometheus.MustNewConstMetric(crossingsDesc, prometheus.CounterValue, float64(lc.Out), n, line, media.DirectionOut)
 	}
 }
 

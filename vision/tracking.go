@@ -1,0 +1,63 @@
+package vision
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/vision/analytics"
+	"github.com/visiongate/visiongate/vision/track"
+)
+
+// tracking is a stage's tracker and the events it derives; used under the
+// stage's lock.
+type tracking struct {
+	tracker *track.Tracker
+	events  *analytics.Analytics
+}
+
+func newTracking(source string, cfg Config) *tracking {
+	if !cfg.Tracker.Enabled || cfg.Detector == DetectorNone {
+		return nil
+	}
+	return &tracking{tracker: track.New(cfg.Tracker.Config), events: analytics.New(source, cfg.Analytics)}
+}
+
+// sameTracking reports whether a and b track the same way.
+func sameTracking(a, b Config) bool {
+	return reflect.DeepEqual(a.Tracker, b.Tracker) && reflect.DeepEqual(a.Analytics, b.Analytics)
+}
+
+// apply runs the tracker on d's boxes (sampled at `at`), replaces them with
+// the matched confirmed tracks' boxes (ids set) and adds the events and
+// counts. It returns the matched tracks, to draw between results.
+func (t *tracking) apply(d *media.Detections, at time.Time) []track.Track {
+	u := t.tracker.Update(at, d.Boxes)
+	var matched []track.Track
+	boxes := make([]media.Box, 0, len(u.Tracks))
+	for _, tr := range u.Tracks {
+		if tr.Matched {
+			matched = append(matched, tr)
+			boxes = append(boxes, tr.Box)
+		}
+	}
+	d.Boxes = boxes
+	d.Events = t.events.Update(at, d.PTS, u)
+	c := t.events.Counts()
+	d.Counts = &c
+	return matched
+}
+
+func (t *tracking) counts() media.Counts { return t.events.Counts() }
+
+// predictHorizon bounds how far ahead boxes are extrapolated.
+const predictHorizon = time.Second
+
+// predictBoxes places tracked boxes where their motion puts them at now.
+func predictBoxes(ts []track.Track, now time.Time, hold time.Duration) []media.Box {
+	out := make([]media.Box, len(ts))
+	for i, t := range ts {
+		out[i] = t.PredictAt(now, min(hold, predictHorizon))
+	}
+	return out
+}
