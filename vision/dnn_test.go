@@ -1,10 +1,10 @@
 package vision
 
 import (
-	"reflect"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 

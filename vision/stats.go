@@ -30,7 +30,7 @@ type Stats struct {
 	LastError     string
 	EventsDropped uint64 // events not delivered to slow subscribers
 
-	Runtime RuntimeInfo    // dnn: runtime and provider in use, once loaded
+	Runtime RuntimeInfo   // dnn: runtime and provider in use, once loaded
 	Counts  *media.Counts // objects, zone occupancy and line crossings (tracker on)
 }
 

@@ -53,10 +53,10 @@ type Vision struct {
 
 // Tracker tunes the multi-object tracker.
 type Tracker struct {
-	Enabled   *bool    `yaml:"enabled,omitempty" json:"enabled,omitempty"`     // default true
-	MaxAge    Duration `yaml:"max_age,omitempty" json:"max_age,omitzero"`      // lost this long: ended (2s)
-	MinHits   int      `yaml:"min_hits,omitempty" json:"min_hits,omitempty"`   // matches to confirm (2)
-	IoU       float32  `yaml:"iou,omitempty" json:"iou,omitempty"`             // least overlap to match (0.3)
+	Enabled   *bool    `yaml:"enabled,omitempty" json:"enabled,omitempty"`       // default true
+	MaxAge    Duration `yaml:"max_age,omitempty" json:"max_age,omitzero"`        // lost this long: ended (2s)
+	MinHits   int      `yaml:"min_hits,omitempty" json:"min_hits,omitempty"`     // matches to confirm (2)
+	IoU       float32  `yaml:"iou,omitempty" json:"iou,omitempty"`               // least overlap to match (0.3)
 	HighScore float32  `yaml:"high_score,omitempty" json:"high_score,omitempty"` // first-stage score (0.5)
 }
 
