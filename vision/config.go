@@ -5,6 +5,7 @@
 package vision
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -66,6 +67,12 @@ const (
 	DefaultConfidence = 0.5
 	DefaultNMS        = 0.45
 	DefaultMinArea    = 1500
+)
+
+// Tracker defaults for the people (HOG) detector.
+const (
+	peopleHigh = 0.2
+	peopleIoU  = 0.2
 )
 
 // Config selects and tunes the detector of one source.
@@ -165,6 +172,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Resize == "" {
 		c.Resize = ResizeLetterbox
+	}
+	if c.Detector == DetectorPeople {
+		// HOG's scores are SVM margins, mostly 0.2-1.5, and its boxes jump
+		// between pyramid scales: a lower bar for both keeps walkers' ids.
+		c.Tracker.High = cmp.Or(c.Tracker.High, peopleHigh)
+		c.Tracker.IoU = cmp.Or(c.Tracker.IoU, peopleIoU)
 	}
 	c.Tracker.Config = c.Tracker.Config.WithDefaults()
 	c.Analytics = c.Analytics.WithDefaults()

@@ -99,7 +99,7 @@ func (s *Stage) Config() Config {
 // into f's planes. It only ever copies (a sampled frame) and draws.
 func (s *Stage) Process(f *media.Frame) {
 	now := time.Now()
-	v := s.look(now)
+	v := s.look(now, f.PTS)
 	if v.due {
 		s.trySample(f, v, now)
 	}
@@ -120,7 +120,7 @@ func (s *Stage) Process(f *media.Frame) {
 
 // look counts the frame, decides whether to sample it and picks the boxes
 // to draw.
-func (s *Stage) look(now time.Time) view {
+func (s *Stage) look(now time.Time, pts int64) view {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frames++
@@ -129,7 +129,7 @@ func (s *Stage) look(now time.Time) view {
 	if sh := s.shown; len(sh.boxes) > 0 && now.Sub(sh.at) < s.cfg.Hold {
 		v.boxes, v.bw, v.bh = sh.boxes, sh.w, sh.h
 		if len(sh.tracks) > 0 {
-			v.boxes = predictBoxes(sh.tracks, now, s.cfg.Hold)
+			v.boxes = predictBoxes(sh.tracks, pts, s.cfg.Hold)
 		}
 	}
 	if v.cfg.Overlay {

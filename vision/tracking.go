@@ -28,11 +28,13 @@ func sameTracking(a, b Config) bool {
 	return reflect.DeepEqual(a.Tracker, b.Tracker) && reflect.DeepEqual(a.Analytics, b.Analytics)
 }
 
-// apply runs the tracker on d's boxes (sampled at `at`), replaces them with
-// the matched confirmed tracks' boxes (ids set) and adds the events and
-// counts. It returns the matched tracks, to draw between results.
-func (t *tracking) apply(d *media.Detections, at time.Time) []track.Track {
-	u := t.tracker.Update(at, d.Boxes)
+// apply runs the tracker on d's boxes, replaces them with the matched
+// confirmed tracks' boxes (ids set) and adds the events (stamped with the
+// wall time the frame was sampled) and counts. It returns the matched
+// tracks, to draw between results. The tracker runs on the video's own
+// clock (PTS): motion per second of video, whatever the processing jitter.
+func (t *tracking) apply(d *media.Detections, sampled time.Time) []track.Track {
+	u := t.tracker.Update(ptsTime(d.PTS), d.Boxes)
 	var matched []track.Track
 	boxes := make([]media.Box, 0, len(u.Tracks))
 	for _, tr := range u.Tracks {
@@ -42,7 +44,7 @@ func (t *tracking) apply(d *media.Detections, at time.Time) []track.Track {
 		}
 	}
 	d.Boxes = boxes
-	d.Events = t.events.Update(at, d.PTS, u)
+	d.Events = t.events.Update(sampled, d.PTS, u)
 	c := t.events.Counts()
 	d.Counts = &c
 	return matched
@@ -53,11 +55,16 @@ func (t *tracking) counts() media.Counts { return t.events.Counts() }
 // predictHorizon bounds how far ahead boxes are extrapolated.
 const predictHorizon = time.Second
 
-// predictBoxes places tracked boxes where their motion puts them at now.
-func predictBoxes(ts []track.Track, now time.Time, hold time.Duration) []media.Box {
+// ptsTime places an output timestamp on a time line for the tracker.
+func ptsTime(pts int64) time.Time { return time.Unix(0, 0).Add(media.Duration(pts)) }
+
+// predictBoxes places tracked boxes where their motion puts them at the
+// frame with timestamp pts.
+func predictBoxes(ts []track.Track, pts int64, hold time.Duration) []media.Box {
 	out := make([]media.Box, len(ts))
+	at := ptsTime(pts)
 	for i, t := range ts {
-		out[i] = t.PredictAt(now, min(hold, predictHorizon))
+		out[i] = t.PredictAt(at, min(hold, predictHorizon))
 	}
 	return out
 }

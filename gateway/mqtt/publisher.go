@@ -30,6 +30,7 @@ import (
 const (
 	dialTimeout    = 5 * time.Second
 	publishTimeout = 5 * time.Second
+	retryDelay     = time.Second // after a failed retained publish on a live connection
 	closeTimeout   = 3 * time.Second
 	keepAlive      = 30 // seconds
 )
@@ -60,6 +61,10 @@ type Publisher struct {
 	ctx    context.Context // the sender's; cancelled by Close
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the sender has returned
+
+	connMu     sync.Mutex
+	connCtx    context.Context // cancelled when the current connection is lost; nil before the first
+	connCancel context.CancelFunc
 
 	connected atomic.Bool
 	closed    atomic.Bool

@@ -291,3 +291,28 @@ func TestCloseStalledBroker(t *testing.T) {
 	}
 	t.Logf("Close with a stalled broker took %v", time.Since(t0))
 }
+
+// A connection lost while a retained publish waits for its PUBACK must not
+// hold the sender for publishTimeout: the state goes out on reconnection.
+func TestConnectionLossAbortsInFlightPublish(t *testing.T) {
+	b := testmqtt.StartBroker(t)
+	p := start(t, Options{URL: b.URL()})
+	waitConnected(t, p)
+	b.Pause()
+	p.Publish(detections("cam1", objects("person", 1)))
+	deadline := time.Now().Add(waitTimeout)
+	for len(p.wake) != 0 { // the sender is now waiting for the PUBACK
+		if time.Now().After(deadline) {
+			t.Fatal("the sender never took the counts")
+		}
+		time.Sleep(time.Millisecond) // poll interval
+	}
+	p.conn.cut()
+	b.Resume()
+	t0 := time.Now()
+	sub := testmqtt.Subscribe(t, b.URL(), "visiongate/cam1/all/person")
+	if _, err := sub.WaitFor(has("visiongate/cam1/all/person", "1", false), publishTimeout*3/5); err != nil {
+		t.Fatalf("count not (re)published within %v of the connection loss: %v", publishTimeout*3/5, err)
+	}
+	t.Logf("count republished %v after the connection loss", time.Since(t0))
+}

@@ -18,14 +18,24 @@ const reasonDisconnectWithWill = 0x04
 // events keep their order. Close cancels it and waits for it.
 func (p *Publisher) run() {
 	defer close(p.done)
+	var retry <-chan time.Time // armed when a flush failed on a live connection
 	for {
+		flush := false
 		select {
 		case <-p.ctx.Done():
 			return
 		case e := <-p.events:
 			p.sendEvent(e)
 		case <-p.wake:
-			p.flush()
+			flush = true
+		case <-retry:
+			flush = true
+		}
+		if flush {
+			retry = nil
+			if !p.flush() && p.connected.Load() {
+				retry = time.After(retryDelay)
+			}
 		}
 	}
 }
@@ -48,26 +58,27 @@ func (p *Publisher) sendEvent(e event) {
 }
 
 // flush sends the retained state that changed. On failure the rest stays
-// dirty for the next change or connection.
-func (p *Publisher) flush() {
+// dirty and it reports false.
+func (p *Publisher) flush() bool {
 	if !p.connected.Load() {
-		return // onUp wakes the sender again
+		return true // onUp wakes the sender again
 	}
 	for _, m := range p.state.dirty() {
 		if p.ctx.Err() != nil {
-			return
+			return true
 		}
 		if err := p.send(m.topic, m.payload, 1, true); err != nil {
 			p.setErr("publish retained", err)
-			return
+			return false
 		}
 		p.state.sent(m)
 	}
+	return true
 }
 
 // send publishes one message; QoS 1 waits for the broker's PUBACK.
 func (p *Publisher) send(topic string, payload []byte, qos byte, retain bool) error {
-	ctx, cancel := context.WithTimeout(p.ctx, publishTimeout)
+	ctx, cancel := p.connBound(p.ctx, publishTimeout)
 	defer cancel()
 	_, err := p.cm.Publish(ctx, &paho.Publish{Topic: topic, Payload: payload, QoS: qos, Retain: retain})
 	if err == nil {
@@ -76,10 +87,28 @@ func (p *Publisher) send(topic string, payload []byte, qos byte, retain bool) er
 	return err
 }
 
+// connBound derives a context that also ends when the current connection
+// is lost: paho drops the session (expiry 0) without answering a publish
+// waiting for its PUBACK, which would otherwise wait for the timeout.
+func (p *Publisher) connBound(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	p.connMu.Lock()
+	conn := p.connCtx
+	p.connMu.Unlock()
+	if conn == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(conn, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
 // onUp runs on every (re)connection: the broker may have restarted without
 // its retained messages, so availability, discovery and counts go again.
 // autopaho requires it not to block.
 func (p *Publisher) onUp(_ *autopaho.ConnectionManager, _ *paho.Connack) {
+	p.connMu.Lock()
+	p.connCtx, p.connCancel = context.WithCancel(context.Background())
+	p.connMu.Unlock()
 	p.state.markAllDirty()
 	p.connected.Store(true)
 	p.errMu.Lock()
@@ -89,9 +118,13 @@ func (p *Publisher) onUp(_ *autopaho.ConnectionManager, _ *paho.Connack) {
 	p.signal()
 }
 
-// onDown keeps autopaho reconnecting after a lost connection.
+// onDown keeps autopaho reconnecting after a lost connection, and aborts
+// publishes waiting for their PUBACK.
 func (p *Publisher) onDown() bool {
 	p.connected.Store(false)
+	p.connMu.Lock()
+	p.connCancel()
+	p.connMu.Unlock()
 	p.log.Warn("mqtt: connection lost; reconnecting")
 	return true
 }
@@ -164,7 +197,7 @@ func (p *Publisher) sayOffline(timeout time.Duration) {
 		p.willOnEnd.Store(true)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := p.connBound(context.Background(), timeout)
 	defer cancel()
 	pub := &paho.Publish{Topic: p.topics.availability(), Payload: []byte(payloadOffline), QoS: 1, Retain: true}
 	if _, err := p.cm.Publish(ctx, pub); err != nil {
