@@ -10,7 +10,8 @@ ARGS ?=
 # cmd) and vision, whose time goes into OpenCV; their goroutines are
 # covered through the packages below.
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./gateway/media/... ./gateway/mjpeg/... \
-	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./transcode/... ./web/...
+	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./gateway/mqtt/... \
+	./transcode/... ./web/... ./vision/track/... ./vision/analytics/...
 
 .PHONY: setup setup-test testdata build run test vet fuzz fuzz-short clean
 
@@ -46,7 +47,8 @@ test: vet testdata
 # corpora as plain tests); `make fuzz FUZZTIME=10m` for real runs.
 FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
 	./transcode/:FuzzDecodeCorruptH264 ./gateway/media/:FuzzSplitAnnexB \
-	./gateway/pipeline/:FuzzTimelineMonotonic
+	./gateway/pipeline/:FuzzTimelineMonotonic ./gateway/mqtt/:FuzzTopicLevel \
+	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics
 FUZZTIME ?= 60s
 fuzz: setup-test
 	@for f in $(FUZZERS); do \

@@ -8,6 +8,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/internal/testmedia"
 )
 
 // BenchmarkDetect: one detection on a 640 px wide image per op (what a
@@ -106,4 +107,24 @@ func BenchmarkProcess(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRuntimes: the same model (scripts/testmodels.py's conv net,
+// about 2 GFLOPs at 640x640, opset 12) through ONNX Runtime and OpenCV DNN,
+// at 1 and 2 threads. Each op is one detection: letterbox, input tensor,
+// inference, decoding.
+func BenchmarkRuntimes(b *testing.B) {
+	frames := readFrames(b, testdata(b, "vtest.avi"), 0, 1)
+	defer closeMats(frames)
+	street := resized(frames[0], 640)
+	defer street.Close()
+	model := testmedia.TestModel(b, "bench_convnet.onnx")
+	for _, threads := range []int{1, 2} {
+		SetOpenCVThreads(threads)
+		for _, rt := range []string{RuntimeONNX, RuntimeOpenCV} {
+			cfg := Config{Detector: DetectorDNN, Model: model, Runtime: rt, Threads: threads, Providers: []string{ProviderCPU}}
+			benchDetect(b, fmt.Sprintf("%s/threads=%d", rt, threads), cfg, []gocv.Mat{street})
+		}
+	}
+	SetOpenCVThreads(0)
 }

@@ -35,6 +35,7 @@ type App struct {
 	hls      *hls.Server
 	vision   *vision.Pool
 	metrics  *metrics.Registry
+	mqtt     *mqttSink
 	manager  *manager.Manager
 	http     *http.Server
 	httpLn   net.Listener
@@ -65,9 +66,13 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.httpLn = ln
 	a.vision = vision.NewPool(0, nil)
 	a.metrics = metrics.New()
-	if err := a.startManager(cfg); err != nil {
+	if a.mqtt, err = a.startMQTT(cfg.MQTT); err == nil {
+		err = a.startManager(cfg)
+	}
+	if err != nil {
 		ln.Close()
 		_ = a.vision.Close()
+		a.mqtt.close()
 		a.closeOutputs()
 		return nil, err
 	}
@@ -96,7 +101,7 @@ func (a *App) startManager(cfg *config.Config) error {
 		Publishers: []manager.Publisher{publisher{"rtsp", a.rtsp}, publisher{"hls", a.hls}},
 		Vision:     stageFactory(a.vision, cfg),
 		Backoff:    pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
-		Metrics:    a.metrics,
+		Metrics:    sourceSinks{a.metrics, a.mqtt},
 	})
 	if err == nil {
 		a.metrics.SetSources(a.manager)
@@ -139,6 +144,7 @@ func (a *App) Close() error {
 	<-a.httpDone
 	a.manager.Close()
 	_ = a.vision.Close()
+	a.mqtt.close()
 	a.closeOutputs()
 	return err
 }

@@ -16,35 +16,62 @@ import (
 	"github.com/visiongate/visiongate/internal/testmedia"
 )
 
-// readEvents collects SSE detection events for d.
-func readEvents(ctx context.Context, url string, d time.Duration) ([]media.Detections, error) {
+// sse is what an SSE window delivered: results and typed object events.
+type sse struct {
+	results []media.Detections
+	objects []media.Event
+}
+
+// readEvents collects a source's SSE stream for d: "detections" events
+// as results, every other event type as object, zone and line events.
+func readEvents(ctx context.Context, url string, d time.Duration) (sse, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return sse{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("events: %d %s", resp.StatusCode, b)
+		return sse{}, fmt.Errorf("events: %d %s", resp.StatusCode, b)
 	}
-	var out []media.Detections
+	var out sse
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	kind := ""
 	for sc.Scan() {
+		if k, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			kind = k
+			continue
+		}
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue
 		}
-		var det media.Detections
-		if err := json.Unmarshal([]byte(data), &det); err != nil {
-			return out, fmt.Errorf("event %q: %w", data, err)
+		if err := out.add(kind, data); err != nil {
+			return out, err
 		}
-		out = append(out, det)
 	}
 	return out, nil // the window ended
+}
+
+func (s *sse) add(kind, data string) error {
+	if kind == "detections" {
+		var det media.Detections
+		if err := json.Unmarshal([]byte(data), &det); err != nil {
+			return fmt.Errorf("result %q: %w", data, err)
+		}
+		s.results = append(s.results, det)
+		return nil
+	}
+	var ev media.Event
+	if err := json.Unmarshal([]byte(data), &ev); err != nil || ev.Type != kind {
+		return fmt.Errorf("%s event %q: %v", kind, data, err)
+	}
+	s.objects = append(s.objects, ev)
+	return nil
 }
 
 // People detection on OpenCV's pedestrian clip: events stream, the latest
@@ -53,24 +80,32 @@ func TestPeopleDetectionThroughGateway(t *testing.T) {
 	clip := testmedia.OpenCVSample(t, "vtest.avi")
 	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: walk\n    url: file://%s\n    vision: {detector: people, fps: 5}\n", clip))
 	g.waitRunning("walk", 10*time.Second)
-	events, err := readEvents(t.Context(), g.base+"/api/v1/sources/walk/events", 4*time.Second)
+	got, err := readEvents(t.Context(), g.base+"/api/v1/sources/walk/events", 4*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	events := got.results
 	persons := 0
 	for _, e := range events {
 		if e.Width != 768 || e.Height != 576 || e.Detector != "people" {
 			t.Fatalf("event %+v", e)
 		}
 		for _, b := range e.Boxes {
-			if b.Label == "person" && b.X >= 0 && b.X+b.W <= 768 && b.Y+b.H <= 576 {
+			if b.Label == "person" && b.X >= 0 && b.X+b.W <= 768 && b.Y+b.H <= 576 && b.TrackID > 0 {
 				persons++
 			}
 		}
 	}
-	t.Logf("%d events, %d person boxes in 4 s", len(events), persons)
-	if len(events) < 5 || persons == 0 {
-		t.Errorf("%d events with %d persons, want ≥ 5 events (5/s asked) and some persons", len(events), persons)
+	news := 0
+	for _, ev := range got.objects {
+		if ev.Type == media.EventNew && ev.TrackID > 0 && ev.Label == "person" && ev.Source == "walk" {
+			news++
+		}
+	}
+	t.Logf("%d results, %d tracked person boxes, %d object events (%d new) in 4 s", len(events), persons, len(got.objects), news)
+	if len(events) < 5 || persons == 0 || news == 0 {
+		t.Errorf("%d results with %d tracked persons and %d new-object events, want ≥ 5 results (5/s asked), tracked persons and new objects",
+			len(events), persons, news)
 	}
 	code, body := g.do("GET", "/api/v1/sources/walk/detections", "")
 	var latest media.Detections

@@ -54,6 +54,38 @@ func (r *Registry) SetSources(src Sources) {
 	r.reg.MustRegister(&sourceCollector{src: src})
 }
 
+// MQTTStats is the broker connection's state for the metrics.
+type MQTTStats struct {
+	Connected          bool
+	Published, Dropped uint64
+}
+
+// SetMQTT reports the MQTT publisher at every scrape.
+func (r *Registry) SetMQTT(stats func() MQTTStats) {
+	gauge := func(name, help string, kind prometheus.ValueType, v func(MQTTStats) float64) prometheus.Collector {
+		d := prometheus.NewDesc("visiongate_mqtt_"+name, help, nil, nil)
+		return funcCollector{d, func() prometheus.Metric {
+			return prometheus.MustNewConstMetric(d, kind, v(stats()))
+		}}
+	}
+	r.reg.MustRegister(
+		gauge("connected", "1 while connected to the broker.", prometheus.GaugeValue,
+			func(s MQTTStats) float64 { return boolf(s.Connected) }),
+		gauge("published_total", "Messages sent to the broker.", prometheus.CounterValue,
+			func(s MQTTStats) float64 { return float64(s.Published) }),
+		gauge("dropped_total", "Event messages dropped (broker down or slow).", prometheus.CounterValue,
+			func(s MQTTStats) float64 { return float64(s.Dropped) }))
+}
+
+// funcCollector reports one metric computed at scrape time.
+type funcCollector struct {
+	desc   *prometheus.Desc
+	metric func() prometheus.Metric
+}
+
+func (c funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c funcCollector) Collect(ch chan<- prometheus.Metric) { ch <- c.metric() }
+
 // Handler serves the text exposition.
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{})

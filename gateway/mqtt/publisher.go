@@ -42,7 +42,7 @@ var ErrCloseTimeout = errors.New("mqtt: close timed out")
 // Stats are the publisher's counters since Start.
 type Stats struct {
 	Connected bool   `json:"connected"`
-	Published uint64 `json:"published"` // messages the broker accepted
+	Published uint64 `json:"published"` // messages sent (retained ones acknowledged by the broker)
 	Dropped   uint64 `json:"dropped"`   // events not sent: queue full, broker down or closed
 	LastError string `json:"last_error,omitempty"`
 }
