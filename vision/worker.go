@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -125,7 +126,10 @@ func (w *worker) run(j *job) result {
 	}
 	boxes, err := w.detect(j, e, img)
 	if err != nil {
-		return result{err: &DetectorError{Detector: j.cfg.Detector, Err: err}}
+		// A hung detector stops the source's sampling until its config
+		// changes, like one that cannot be built.
+		var te *TimeoutError
+		return result{err: &DetectorError{Detector: j.cfg.Detector, Err: err}, build: errors.As(err, &te)}
 	}
 	sy := float64(j.sample.h) / float64(img.Rows())
 	return result{boxes: scaleBoxes(boxes, 1/scale, sy, j.frameW, j.frameH)}

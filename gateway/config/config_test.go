@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultConfigRunsTheDemo(t *testing.T) {
@@ -186,5 +187,39 @@ func TestResolveFillsDefaults(t *testing.T) {
 	if s.HWAccel != HWAccelAuto || s.Transport != TransportAuto || !s.Transcoding() ||
 		s.Encoder.CRF != 30 || s.Encoder.Preset != "veryfast" || s.ReadTimeout.D == 0 {
 		t.Fatalf("resolved = %+v", s)
+	}
+}
+
+// Tracking, zones and lines read from YAML as the README shows them.
+func TestVisionTrackingFromYAML(t *testing.T) {
+	c, err := Parse([]byte(`
+allow_local_sources: true
+sources:
+  - name: door
+    url: "lavfi:testsrc2"
+    vision:
+      detector: people
+      tracker: {enabled: false, max_age: 3s, min_hits: 3, iou: 0.4, high_score: 0.6}
+      zones: [{name: porch, polygon: [[0, 0], [100, 0], [100, 50.5]], labels: [person], min_frames: 2}]
+      lines: [{name: gate, from: [10, 20], to: [30, 40]}]
+      update_interval: 2s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.Sources[0].Vision
+	tr := v.Tracker
+	if v.TrackerOn() || tr.MaxAge.D != 3*time.Second || tr.MinHits != 3 || tr.IoU != 0.4 || tr.HighScore != 0.6 {
+		t.Errorf("tracker %+v", tr)
+	}
+	z := v.Zones[0]
+	if z.Name != "porch" || len(z.Polygon) != 3 || z.Polygon[2] != [2]float64{100, 50.5} || z.Labels[0] != "person" || z.MinFrames != 2 {
+		t.Errorf("zone %+v", z)
+	}
+	if l := v.Lines[0]; l.From != [2]float64{10, 20} || l.To != [2]float64{30, 40} || v.UpdateInterval.D != 2*time.Second {
+		t.Errorf("line %+v, update interval %v", l, v.UpdateInterval)
+	}
+	if (&Vision{}).TrackerOn() != true {
+		t.Error("the tracker is not on by default")
 	}
 }
