@@ -128,3 +128,67 @@ func BenchmarkRuntimes(b *testing.B) {
 	}
 	SetOpenCVThreads(0)
 }
+
+// BenchmarkPoolPerCamera: N cameras at 30 fps (1280x720 frames) asking for
+// 5 detections a second each from the shared pool (NumCPU-1 workers) with
+// the benchmark conv net (about 2 GFLOPs, a quarter of YOLOv8n) on ONNX
+// Runtime. One op is a 5 s window; it reports detections per second per
+// camera and the video rate Process kept (it never waits for a detector).
+func BenchmarkPoolPerCamera(b *testing.B) {
+	frames := readFrames(b, testdata(b, "vtest.avi"), 0, 1)
+	defer closeMats(frames)
+	hd := resized(frames[0], 1280)
+	defer hd.Close()
+	model := testmedia.TestModel(b, "bench_convnet.onnx")
+	for _, cams := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("cameras=%d", cams), func(b *testing.B) {
+			for b.Loop() {
+				dps, fps := poolWindow(b, hd, model, cams, 5*time.Second)
+				b.ReportMetric(dps, "detections/s/camera")
+				b.ReportMetric(fps, "fps/camera")
+			}
+		})
+	}
+}
+
+func poolWindow(b *testing.B, img gocv.Mat, model string, cams int, window time.Duration) (dps, fps float64) {
+	p := NewPool(0, nil)
+	defer p.Close()
+	cfg := Config{Detector: DetectorDNN, Model: model, FPS: 5, Providers: []string{ProviderCPU}}
+	var stages []*Stage
+	for i := range cams {
+		s, err := p.NewStage(fmt.Sprintf("cam%d", i), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		stages = append(stages, s)
+	}
+	done := make(chan int, cams)
+	for _, s := range stages {
+		f := toFrame(b, img, media.LayoutI420, 0)
+		go func() { done <- pumpAt30(s, f, window) }()
+	}
+	frames := 0
+	for range cams {
+		frames += <-done
+	}
+	var dets uint64
+	for _, s := range stages {
+		dets += s.Stats().Detections
+	}
+	secs := window.Seconds() * float64(cams)
+	return float64(dets) / secs, float64(frames) / secs
+}
+
+// pumpAt30 calls Process 30 times a second for d, as a camera delivers.
+func pumpAt30(s *Stage, f *media.Frame, d time.Duration) int {
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		s.Process(f)
+		n++
+	}
+	return n
+}

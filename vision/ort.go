@@ -117,6 +117,11 @@ func sessionWith(provider string, cfg Config, io modelIO) (*ort.DynamicAdvancedS
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, err
 	}
+	// Idle ONNX Runtime threads spin by default: that would take CPU from
+	// decoding and encoding, which must never wait.
+	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+		return nil, err
+	}
 	if provider == ProviderCUDA {
 		if err := appendCUDA(opts); err != nil {
 			return nil, err

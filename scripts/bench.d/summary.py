@@ -66,6 +66,13 @@ if fo:
     r = fo["ratio_median"]
     rows.append(("5. CPU, 170 readers / 1 reader", "%.2f (without MJPEG %.2f)" % (r, fo["ratio_no_mjpeg_median"]),
                  "≤ 1.25", verdict(r <= 1.25)))
+v = load("vision")
+if v:
+    r = v["ratio_1thread_median"]
+    rows.append(("6. inference time, ONNX Runtime / OpenCV DNN, same model, 1 thread", "%.2f (%.1f vs %.1f ms; 2 threads %.2f)" % (
+        r, v["ort_ms_1thread"], v["opencv_ms_1thread"], v["ratio_2threads_median"]), "≤ 0.5", verdict(r <= 0.5)))
+    rows.append(("6. tracker per update, 20 objects", "%.4f ms" % v["tracker_ms_median"], "≤ 0.2 ms",
+                 verdict(v["tracker_ms_median"] <= 0.2)))
 
 with open(os.path.join(out, "README-table.md"), "w") as w:
     w.write("## Benchmark results\n\n")
@@ -75,7 +82,7 @@ with open(os.path.join(out, "README-table.md"), "w") as w:
     w.write("| target | result | goal | met |\n|---|---|---|---|\n")
     for row in rows:
         w.write("| %s | %s | %s | %s |\n" % row)
-    for part in ("transcode", "capacity", "flask", "latency", "fanout"):
+    for part in ("transcode", "capacity", "flask", "latency", "fanout", "vision"):
         path = os.path.join(out, part + ".md")
         try:
             with open(path) as f:
