@@ -19,7 +19,7 @@ type stuckDet struct {
 }
 
 func (d stuckDet) Detect(gocv.Mat) ([]media.Box, error) { <-d.release; return nil, nil }
-func (d stuckDet) Close() error                        { d.closed.Add(1); return nil }
+func (d stuckDet) Close() error                         { d.closed.Add(1); return nil }
 
 // A model load or a detection that hangs is abandoned with a clear error:
 // the worker, Stage.Close and Pool.Close never wait for it, and what it
