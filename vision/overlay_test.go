@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/vision/analytics"
 )
 
 func yAt(f *media.Frame, x, y int) byte { return f.Planes[0][y*f.Strides[0]+x] }
@@ -99,5 +100,26 @@ func TestCanvasRefusesBadFrames(t *testing.T) {
 	f.Planes[0] = f.Planes[0][:100]
 	if _, ok := newCanvas(f); ok {
 		t.Fatal("short Y plane accepted")
+	}
+}
+
+// Lines and zone outlines are drawn with their counts, and only there.
+func TestDrawGeometry(t *testing.T) {
+	f := grayFrame(320, 240, 80, 128, 128)
+	c, ok := newCanvas(f)
+	if !ok {
+		t.Fatal("canvas refused a valid frame")
+	}
+	cfg := analytics.Config{
+		Lines: []analytics.Line{{Name: "gate", From: [2]float64{20, 200}, To: [2]float64{300, 200}}},
+		Zones: []analytics.Zone{{Name: "z", Polygon: [][2]float64{{100, 60}, {200, 60}, {200, 120}}}},
+	}
+	drawGeometry(c, cfg, &media.Counts{Lines: map[string]media.LineCount{"gate": {In: 3}}})
+	at := func(x, y int) byte { return f.Planes[0][y*f.Strides[0]+x] }
+	if at(250, 200) != lineColour.y || at(200, 90) != zoneColour.y {
+		t.Errorf("line pixel %d (want %d), zone edge pixel %d (want %d)", at(250, 200), lineColour.y, at(200, 90), zoneColour.y)
+	}
+	if at(250, 150) != 80 || at(10, 10) != 80 {
+		t.Error("drew away from the line and the zone")
 	}
 }

@@ -45,6 +45,7 @@ type Stage struct {
 type shown struct {
 	boxes   []media.Box
 	tracks  []track.Track // matched tracks: drawn where they are predicted to be
+	counts  *media.Counts // the tally after this result (tracker on)
 	w, h    int           // frame size they refer to
 	at      time.Time     // result time; Hold counts from here
 	sampled time.Time
@@ -67,6 +68,7 @@ type view struct {
 	bw, bh  int
 	fps     float64
 	dps     float64
+	counts  *media.Counts
 }
 
 // NewStage registers a source named name with the pool.
@@ -103,12 +105,15 @@ func (s *Stage) Process(f *media.Frame) {
 	if v.due {
 		s.trySample(f, v, now)
 	}
-	if len(v.boxes) == 0 && !v.cfg.Overlay {
+	if len(v.boxes) == 0 && !v.cfg.Overlay && v.counts == nil {
 		return
 	}
 	c, ok := newCanvas(f)
 	if !ok {
 		return
+	}
+	if v.counts != nil && hasGeometry(v.cfg) {
+		drawGeometry(c, v.cfg.Analytics, v.counts)
 	}
 	if len(v.boxes) > 0 {
 		drawBoxes(c, fitBoxes(v.boxes, v.bw, v.bh, f.Width, f.Height))
@@ -135,6 +140,10 @@ func (s *Stage) look(now time.Time, pts int64) view {
 	if v.cfg.Overlay {
 		v.fps, v.dps = s.fps.rate(now), s.det.rate(now)
 	}
+	v.counts = s.shown.counts
+	if v.counts == nil && s.tracking != nil && hasGeometry(v.cfg) {
+		v.counts = &media.Counts{} // zero counts until the first result
+	}
 	v.due = s.dueLocked(now, v.gen)
 	return v
 }
@@ -158,6 +167,10 @@ func (s *Stage) dueLocked(now time.Time, gen uint64) bool {
 		s.nextDue = now.Add(period) // after a pause: no burst to catch up
 	}
 	return true
+}
+
+func hasGeometry(cfg Config) bool {
+	return len(cfg.Analytics.Zones) > 0 || len(cfg.Analytics.Lines) > 0
 }
 
 // TrySubmit hands f to the pool now, ignoring the FPS limit. It returns
@@ -241,7 +254,7 @@ func (s *Stage) finish(j *job, res result) (media.Detections, bool) {
 	if s.tracking != nil {
 		tracks = s.tracking.apply(&d, j.sampled)
 	}
-	s.shown = shown{boxes: d.Boxes, tracks: tracks, w: d.Width, h: d.Height, at: now, sampled: j.sampled, frameNo: j.frameNo}
+	s.shown = shown{boxes: d.Boxes, tracks: tracks, counts: d.Counts, w: d.Width, h: d.Height, at: now, sampled: j.sampled, frameNo: j.frameNo}
 	s.latest = &d
 	s.st.detections++
 	s.st.lastLat, s.st.avgLat, s.st.took = d.Latency, ewma(s.st.avgLat, d.Latency), res.took
