@@ -274,14 +274,28 @@ function showDetections(card, d) {
   const when = d.time ? new Date(d.time).toLocaleTimeString() : '';
   const ms = d.latency_ns ? ` · ${Math.round(d.latency_ns / 1e6)} ms` : '';
   $('[data-field="detections"]', card.el).textContent =
-    `${d.detector || card.detector}: ${boxes.length} box${boxes.length === 1 ? '' : 'es'} · ${when}${ms}`;
+    `${d.detector || card.detector}: ${boxes.length} box${boxes.length === 1 ? '' : 'es'} · ${when}${ms}${countsText(d.counts)}`;
   const items = boxes.map((b) => {
     const li = document.createElement('li');
     const score = typeof b.score === 'number' ? ` ${b.score.toFixed(2)}` : '';
-    li.textContent = `${b.label || 'object'}${score} at ${b.x},${b.y} ${b.w}×${b.h}`;
+    const id = b.track_id ? ` #${b.track_id}` : '';
+    li.textContent = `${b.label || 'object'}${id}${score} at ${b.x},${b.y} ${b.w}×${b.h}`;
     return li;
   });
   $('.boxes', card.el).replaceChildren(...items);
+}
+
+// countsText summarises the tracker's tally: objects now, zone occupancy
+// and line crossings.
+function countsText(c) {
+  if (!c) return '';
+  const parts = Object.entries(c.objects || {}).map(([label, n]) => `${n} ${label}`);
+  for (const [zone, labels] of Object.entries(c.zones || {})) {
+    const n = Object.values(labels).reduce((a, b) => a + b, 0);
+    parts.push(`${zone}: ${n}`);
+  }
+  for (const [line, n] of Object.entries(c.lines || {})) parts.push(`${line}: in ${n.in}, out ${n.out}`);
+  return parts.length ? ` · ${parts.join(' · ')}` : '';
 }
 
 // ---- actions -----------------------------------------------------------
