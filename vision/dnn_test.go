@@ -75,6 +75,14 @@ func runDNN(t *testing.T, cfg Config) []media.Box {
 // detectOnce builds cfg's detector and runs it on a 128x96 image.
 func detectOnce(t *testing.T, cfg Config) []media.Box {
 	t.Helper()
+	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(40, 90, 160, 0), 96, 128, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	return detectImage(t, cfg, img)
+}
+
+// detectImage validates cfg, builds its detector and runs it on img.
+func detectImage(t *testing.T, cfg Config, img gocv.Mat) []media.Box {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +91,6 @@ func detectOnce(t *testing.T, cfg Config) []media.Box {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(40, 90, 160, 0), 96, 128, gocv.MatTypeCV8UC3)
-	defer img.Close()
 	boxes, err := d.Detect(img)
 	if err != nil {
 		t.Fatal(err)

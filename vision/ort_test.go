@@ -4,6 +4,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,31 +60,16 @@ func TestONNXRuntimeDecodesKnownModels(t *testing.T) {
 	}
 }
 
+// detectCells runs cfg's detector on cellImage.
 func detectCells(t *testing.T, cfg Config) []media.Box {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDetector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	img := cellImage(t)
 	defer img.Close()
-	boxes, err := d.Detect(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return boxes
+	return detectImage(t, cfg, img)
 }
 
 func sortBoxes(bs []media.Box) {
-	for i := 1; i < len(bs); i++ {
-		for j := i; j > 0 && bs[j].ClassID < bs[j-1].ClassID; j-- {
-			bs[j], bs[j-1] = bs[j-1], bs[j]
-		}
-	}
+	slices.SortFunc(bs, func(a, b media.Box) int { return a.ClassID - b.ClassID })
 }
 
 func TestONNXRuntimeReportsProvider(t *testing.T) {

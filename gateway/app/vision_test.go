@@ -78,7 +78,7 @@ func (s *sse) add(kind, data string) error {
 // result has persons in source pixels, and the video keeps its frame rate.
 func TestPeopleDetectionThroughGateway(t *testing.T) {
 	clip := testmedia.OpenCVSample(t, "vtest.avi")
-	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: walk\n    url: file://%s\n    vision: {detector: people, fps: 5}\n", clip))
+	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: walk\n    url: file://%s\n    vision: {detector: people, fps: 5, lines: [{name: mid, from: [384, 0], to: [384, 576]}]}\n", clip))
 	g.waitRunning("walk", 10*time.Second)
 	got, err := readEvents(t.Context(), g.base+"/api/v1/sources/walk/events", 4*time.Second)
 	if err != nil {
@@ -113,8 +113,15 @@ func TestPeopleDetectionThroughGateway(t *testing.T) {
 		t.Errorf("detections = %d %s", code, body)
 	}
 	st := g.waitRunning("walk", time.Second)
-	if st.Vision == nil || st.Vision.Detector != "people" || st.FPSOut < 8 {
-		t.Errorf("status: vision %+v, fps_out %.1f (clip is 10 fps)", st.Vision, st.FPSOut)
+	if st.Vision == nil || st.Vision.Detector != "people" || st.FPSOut < 8 || st.Vision.Counts == nil {
+		t.Fatalf("status: vision %+v, fps_out %.1f (clip is 10 fps)", st.Vision, st.FPSOut)
+	}
+	if _, ok := st.Vision.Counts.Lines["mid"]; !ok {
+		t.Errorf("status counts %+v have no line mid", st.Vision.Counts)
+	}
+	if code, m := g.do("GET", "/metrics", ""); code != 200 ||
+		!strings.Contains(string(m), `visiongate_line_crossings_total{direction="in",line="mid",source="walk"}`) {
+		t.Errorf("metrics = %d without the line's crossings", code)
 	}
 	r, err := testcam.Read(g.rtspURL("walk"), "tcp", 3*time.Second)
 	if err != nil {
