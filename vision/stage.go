@@ -39,6 +39,7 @@ type Stage struct {
 	fps, det  rateMeter
 	runtime   RuntimeInfo
 	tracking  *tracking // nil when the tracker is off
+	lastID    uint64    // newest track id of earlier trackers
 }
 
 // shown is the result whose boxes are drawn.
@@ -79,7 +80,7 @@ func (p *Pool) NewStage(name string, cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{pool: p, name: name, cfg: cfg, bufs: make(chan []byte, 3)}
-	s.tracking = newTracking(name, cfg)
+	s.tracking = newTracking(name, cfg, 0)
 	s.gen.Store(1)
 	if err := p.register(s); err != nil {
 		return nil, err
@@ -297,7 +298,9 @@ func (s *Stage) Update(cfg Config) error {
 		s.runtime = RuntimeInfo{}
 	}
 	if rebuild || !sameTracking(s.cfg, cfg) {
-		s.tracking = newTracking(s.name, cfg)
+		// Ids go on where the old tracker stopped: none is ever reused.
+		s.lastID = max(s.lastID, s.tracking.lastID())
+		s.tracking = newTracking(s.name, cfg, s.lastID)
 	}
 	s.cfg = cfg
 	s.nextDue = time.Time{}

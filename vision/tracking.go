@@ -16,11 +16,20 @@ type tracking struct {
 	events  *analytics.Analytics
 }
 
-func newTracking(source string, cfg Config) *tracking {
+// newTracking starts tracking for cfg; ids continue after lastID.
+func newTracking(source string, cfg Config, lastID uint64) *tracking {
 	if !cfg.Tracker.Enabled || cfg.Detector == DetectorNone {
 		return nil
 	}
-	return &tracking{tracker: track.New(cfg.Tracker.Config), events: analytics.New(source, cfg.Analytics)}
+	return &tracking{tracker: track.NewAfter(cfg.Tracker.Config, lastID), events: analytics.New(source, cfg.Analytics)}
+}
+
+// lastID is the newest id handed out (0 for nil).
+func (t *tracking) lastID() uint64 {
+	if t == nil {
+		return 0
+	}
+	return t.tracker.LastID()
 }
 
 // sameTracking reports whether a and b track the same way.

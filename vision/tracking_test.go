@@ -144,3 +144,40 @@ func TestZoneAndLineCountsThroughStage(t *testing.T) {
 		t.Errorf("drawn at x=%d, 0.2 s later at x=%d: want about 50 px further", x0, x1)
 	}
 }
+
+// New tracker settings start a new tracker, whose ids go on after the old
+// one's: a source never hands out an id twice.
+func TestTrackIDsContinueAcrossUpdates(t *testing.T) {
+	var calls atomic.Int64
+	path := [][2]int{{100, 100}}
+	p := NewPool(1, func(Config) (Detector, error) { return pathDet{path, &calls}, nil })
+	defer p.Close()
+	cfg := Config{Detector: DetectorMotion, Tracker: TrackerConfig{Enabled: true}}
+	s, err := p.NewStage("ids", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev, cancel := s.Subscribe(4)
+	defer cancel()
+	f := grayFrame(640, 360, 80, 128, 128)
+	lastID := func() uint64 {
+		var id uint64
+		for range 3 { // min_hits 2: confirmed at the second result
+			f.PTS += media.ClockRate / 5
+			waitFor(t, func() bool { return s.TrySubmit(f) })
+			for _, b := range (<-ev).Boxes {
+				id = b.TrackID
+			}
+		}
+		return id
+	}
+	first := lastID()
+	cfg.Tracker.MinHits = 3 // a tracker change: new tracker, same source
+	if err := s.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if second := lastID(); first != 1 || second != 2 {
+		t.Errorf("ids %d then %d, want 1 then 2", first, second)
+	}
+}

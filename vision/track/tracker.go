@@ -72,6 +72,17 @@ func New(cfg Config) *Tracker {
 	return &Tracker{cfg: cfg.WithDefaults()}
 }
 
+// NewAfter is New with IDs continuing after lastID, so a source whose
+// tracker is rebuilt (new settings) never hands out an ID twice.
+func NewAfter(cfg Config, lastID uint64) *Tracker {
+	t := New(cfg)
+	t.nextID = lastID
+	return t
+}
+
+// LastID is the most recent ID handed out (0 before the first).
+func (t *Tracker) LastID() uint64 { return t.nextID }
+
 // Update feeds the detections of the result for the frame sampled at
 // `at`. Boxes are in source pixels and their TrackID is ignored; boxes
 // with no area, absurd coordinates or a NaN score are dropped. A detection
