@@ -13,12 +13,9 @@ import (
 type modelIO struct {
 	input, output string
 	w, h          int // fixed input size; 0 when dynamic
-	names         []string
-	end2end       bool
 }
 
-// inspectModel reads the first input and output and the metadata that
-// exporters write (Ultralytics: names, end2end).
+// inspectModel reads the first input and output.
 func inspectModel(path string) (modelIO, error) {
 	ins, outs, err := ort.GetInputOutputInfo(path)
 	if err != nil {
@@ -39,18 +36,30 @@ func inspectModel(path string) (modelIO, error) {
 	if outs[0].DataType != ort.TensorElementDataTypeFloat {
 		return modelIO{}, fmt.Errorf("output %q is %v, want float", io.output, outs[0].DataType)
 	}
-	meta, err := ort.GetModelMetadata(path)
+	return io, nil
+}
+
+// modelMeta is what exporters write into the metadata (Ultralytics: names,
+// end2end); it is optional.
+type modelMeta struct {
+	names   []string
+	end2end bool
+}
+
+func readMeta(s *ort.DynamicAdvancedSession) modelMeta {
+	var m modelMeta
+	meta, err := s.GetModelMetadata()
 	if err != nil {
-		return io, nil // metadata is optional
+		return m
 	}
 	defer meta.Destroy()
 	if v, ok, _ := meta.LookupCustomMetadataMap("names"); ok {
-		io.names = ParseNamesMetadata(v)
+		m.names = ParseNamesMetadata(v)
 	}
 	if v, ok, _ := meta.LookupCustomMetadataMap("end2end"); ok {
-		io.end2end = strings.EqualFold(strings.TrimSpace(v), "true")
+		m.end2end = strings.EqualFold(strings.TrimSpace(v), "true")
 	}
-	return io, nil
+	return m
 }
 
 var namesEntry = regexp.MustCompile(`(\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")`)

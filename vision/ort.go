@@ -71,13 +71,6 @@ func newORT(cfg Config, names []string) (*ortDetector, error) {
 	if d.inW <= 0 || d.inH <= 0 {
 		d.inW, d.inH = cfg.InputSize, cfg.InputSize
 	}
-	if names == nil {
-		names = io.names
-	}
-	if d.format == FormatAuto && io.end2end {
-		d.format = FormatEnd2End
-	}
-	d.post = newPostprocess(cfg, names)
 	if d.input, err = ort.NewEmptyTensor[float32](ort.NewShape(1, 3, int64(d.inH), int64(d.inW))); err != nil {
 		return nil, fail("input tensor", err)
 	}
@@ -85,6 +78,14 @@ func newORT(cfg Config, names []string) (*ortDetector, error) {
 		d.input.Destroy()
 		return nil, fail("load", err)
 	}
+	meta := readMeta(d.sess)
+	if names == nil {
+		names = meta.names
+	}
+	if d.format == FormatAuto && meta.end2end {
+		d.format = FormatEnd2End
+	}
+	d.post = newPostprocess(cfg, names)
 	d.info.Classes = len(names)
 	d.fit = newFitter(cfg.Resize)
 	return d, nil
