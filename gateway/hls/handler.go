@@ -66,7 +66,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, p *path, file
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = file
 	rec := &recorder{ResponseWriter: w}
+	p.waiting.Add(1)
 	m.Handle(rec, r2)
+	p.waiting.Add(-1)
 	if !rec.wrote {
 		// gohlslib writes nothing for names it does not know (old
 		// segments, another muxer's prefix, the LL-HLS gap segments).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
@@ -30,6 +31,10 @@ type path struct {
 	wake    chan struct{} // cap 1: a request arrived (on-demand mode)
 	first   *hub.Reader   // subscribed at Attach in always-on mode
 	clients clientSet
+	// waiting counts requests in waitReady or in the muxer's Handle, where
+	// gohlslib holds a request for a preload-hinted part until it exists
+	// (observed by tests, which must know a request is blocked).
+	waiting atomic.Int32
 
 	mu       sync.Mutex
 	mux      *gohlslib.Muxer // current muxer, nil while none
@@ -210,6 +215,8 @@ func (p *path) current() *gohlslib.Muxer {
 // waitReady returns a muxer with a playable playlist, waiting up to the
 // ready timeout for one.
 func (p *path) waitReady(ctx context.Context) (*gohlslib.Muxer, error) {
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
 	timer := time.NewTimer(p.cfg.readyTimeout)
 	defer timer.Stop()
 	for {

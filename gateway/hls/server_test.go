@@ -1,7 +1,9 @@
 package hls
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -67,13 +69,21 @@ func TestCORSSettings(t *testing.T) {
 func TestDetach(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &Server{}, nil)
-	got := make(chan response, 1)
-	go func() { got <- get(t, e.url("index.m3u8")) }()
-	time.Sleep(200 * time.Millisecond) // let it block
+	p := e.srv.lookup("cam")
+	got := getAsync(e.url("index.m3u8"))
+	// Detach only once the request waits in the path: a request that came
+	// later would get 404 from the lookup and prove nothing about release.
+	waitFor(t, "the playlist request to wait in the path", func() bool { return p.waiting.Load() == 1 })
 	e.srv.Detach("cam")
 	select {
 	case r := <-got:
-		wantJSONError(t, r, http.StatusNotFound)
+		if r.err != nil {
+			t.Fatalf("waiting request: %v", r.err)
+		}
+		wantJSONError(t, r.response, http.StatusNotFound)
+		if !strings.Contains(string(r.body), errPathGone.Error()) {
+			t.Fatalf("waiting request answered %s, want the path's %q", r.body, errPathGone)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("waiting request not released by Detach")
 	}
@@ -87,10 +97,31 @@ func TestDetach(t *testing.T) {
 // ask for it, and the first request waits for a playable playlist.
 func TestOnDemand(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, &Server{IdleTimeout: 700 * time.Millisecond}, clip320)
-	time.Sleep(100 * time.Millisecond)
-	if e.hub.Readers() != 0 {
-		t.Fatal("idle path reads its hub")
+	e := newEnv(t, &Server{IdleTimeout: 700 * time.Millisecond}, nil)
+	p := e.srv.lookup("cam")
+	p.mu.Lock()
+	changed := p.changed
+	p.mu.Unlock()
+	e.pub = startPublisher(t, e.hub, clip320)
+	// An idle path must not read its hub. One that did would hold a hub
+	// reader and, at the first keyframe it read, build a muxer, which closes
+	// p.changed. Watch for both while the publisher puts two keyframes into
+	// the hub (units 0 and 25): a reader subscribed at any time before the
+	// second would have got one. The window ends on what was published, so
+	// a slow machine lengthens it instead of cutting the observation short.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.pub.published() <= 26 {
+		if n := e.hub.Readers(); n != 0 {
+			t.Fatalf("idle path reads its hub (%d readers)", n)
+		}
+		select {
+		case <-changed:
+			t.Fatal("idle path built a muxer: it read its hub")
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publisher put only %d units in 10 s", e.pub.published())
+		}
 	}
 	for round := range 2 {
 		mv := parseMultivariant(t, mustGet(t, e.url("index.m3u8")))
@@ -134,12 +165,22 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	pub := startPublisher(t, h, clip320)
 	m := parseMedia(t, mustGet(t, ts.URL+"/hls/cam/video1_stream.m3u8"))
 	pub.stop() // the hinted part will never complete
-	blocked := make(chan int, 1)
-	go func() { blocked <- get(t, ts.URL+"/hls/cam/"+m.PreloadHint.URI).code }()
-	time.Sleep(100 * time.Millisecond)
+	p := srv.lookup("cam")
+	blocked := getAsync(ts.URL + "/hls/cam/" + m.PreloadHint.URI)
+	// Close only once gohlslib holds the request: one that arrived after
+	// Close would get 404 without anything having been released.
+	waitFor(t, "the part request to block in the muxer", func() bool { return p.waiting.Load() == 1 })
 	srv.Close()
-	if code := <-blocked; code == http.StatusOK {
-		t.Fatal("incomplete part served")
+	select {
+	case r := <-blocked:
+		if r.err != nil {
+			t.Fatalf("blocked request: %v", r.err)
+		}
+		if r.code == http.StatusOK {
+			t.Fatal("incomplete part served")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocked part request not released by Close")
 	}
 	srv.Attach("cam", hub.New("cam")) // after Close: ignored
 	wantJSONError(t, get(t, ts.URL+"/hls/cam/index.m3u8"), http.StatusNotFound)
@@ -201,4 +242,44 @@ func TestUnservable(t *testing.T) {
 	if !strings.Contains(string(r.body), "not supported") {
 		t.Fatalf("body %s", r.body)
 	}
+}
+
+// asyncResponse is the outcome of a request made by getAsync.
+type asyncResponse struct {
+	response
+	err error
+}
+
+// getAsync sends a GET from its own goroutine, which must not call
+// t.Fatal: failures come back in err.
+func getAsync(url string) <-chan asyncResponse {
+	out := make(chan asyncResponse, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		var r asyncResponse
+		defer func() { out <- r }()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			r.err = err
+			return
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			r.err = err
+			return
+		}
+		defer res.Body.Close()
+		r.code, r.header = res.StatusCode, res.Header
+		r.body, r.err = io.ReadAll(res.Body)
+	}()
+	return out
+}
+
+// published returns how many units the publisher has taken from its clip;
+// every one but the last has been published.
+func (p *publisher) published() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
 }

@@ -4,7 +4,6 @@
 package manager
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -40,15 +39,37 @@ type Options struct {
 		Observer(name string) pipeline.Observer
 		Forget(name string)
 	}
+
+	// store and pipelines stand in for the state file and the real
+	// pipelines in tests; nil means the real ones.
+	store     stateStore
+	pipelines func(pipeline.Options) runner
 }
 
-// Manager is safe for concurrent use.
+// runner is a source's pipeline as the manager drives it.
+type runner interface {
+	Start()
+	// Stop waits until the source's goroutines are gone; it can take as
+	// long as the camera takes to hang up.
+	Stop()
+	Stats() pipeline.Stats
+}
+
+// Manager is safe for concurrent use. Add, Update and Remove take the
+// lock of the source they change only, so a slow stop of one source never
+// holds up changes to another; Close waits for the changes in flight.
 type Manager struct {
 	opts  Options
 	log   *slog.Logger
-	state *stateFile
+	state stateStore
 
-	ops     sync.Mutex // serialises Add, Update, Remove and Close
+	stateMu sync.Mutex // saved and the state file's writes
+	saved   stateDoc
+
+	names     nameLocks      // one change at a time per source name
+	inflight  sync.WaitGroup // changes in progress, for Close
+	closeOnce sync.Once
+
 	mu      sync.RWMutex
 	entries map[string]*entry
 	closed  bool
@@ -60,17 +81,24 @@ type entry struct {
 	hub      *hub.Hub
 	jpeg     *mjpeg.Hub
 	stage    Stage // nil without a detector
-	pipeline *pipeline.Pipeline
+	pipeline runner
 }
 
 // New starts the config file's sources, then the state file's (which
-// override config sources of the same name).
+// override config sources of the same name). Config sources deleted
+// through the API stay deleted (see tombstone).
 func New(o Options) (*Manager, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	m := &Manager{opts: o, log: o.Log, entries: map[string]*entry{}, state: &stateFile{path: o.Config.State}}
-	saved, err := m.state.load()
+	if o.store == nil {
+		o.store = &stateFile{path: o.Config.State}
+	}
+	if o.pipelines == nil {
+		o.pipelines = func(po pipeline.Options) runner { return pipeline.New(po) }
+	}
+	m := &Manager{opts: o, log: o.Log, entries: map[string]*entry{}, state: o.store}
+	saved, deleted, err := m.restore()
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +107,11 @@ func New(o Options) (*Manager, error) {
 		overridden[s.Name] = true
 	}
 	for _, s := range o.Config.Sources {
-		if !overridden[s.Name] {
+		switch {
+		case overridden[s.Name]:
+		case deleted[s.Name]:
+			m.log.Info("config source stays deleted (removed through the API)", "name", s.Name)
+		default:
 			m.startLogged(s, false)
 		}
 	}
@@ -118,7 +150,7 @@ func (m *Manager) start(src config.Source, fromAPI bool, stage Stage) *entry {
 	return e
 }
 
-func (m *Manager) newPipeline(src config.Source, e *entry) *pipeline.Pipeline {
+func (m *Manager) newPipeline(src config.Source, e *entry) runner {
 	resolved := m.opts.Config.Resolve(src)
 	// Validated already, so the URL parses.
 	u, _ := config.ParseSourceURL(resolved.URL, true)
@@ -130,122 +162,8 @@ func (m *Manager) newPipeline(src config.Source, e *entry) *pipeline.Pipeline {
 	if m.opts.Metrics != nil {
 		obs = m.opts.Metrics.Observer(src.Name)
 	}
-	return pipeline.New(pipeline.Options{Source: resolved, URL: u, Hub: e.hub, JPEG: e.jpeg,
+	return m.opts.pipelines(pipeline.Options{Source: resolved, URL: u, Hub: e.hub, JPEG: e.jpeg,
 		Log: m.log, Stage: stage, Backoff: m.opts.Backoff, Observer: obs})
-}
-
-// Add validates and starts a source given through the API.
-func (m *Manager) Add(src config.Source) (Status, error) {
-	m.ops.Lock()
-	defer m.ops.Unlock()
-	if err := m.validate(&src); err != nil {
-		return Status{}, err
-	}
-	if _, ok := m.lookup(src.Name); ok {
-		return Status{}, fmt.Errorf("%w: %s", ErrExists, src.Name)
-	}
-	if m.isClosed() {
-		return Status{}, ErrClosed
-	}
-	stage, err := m.makeStage(src)
-	if err != nil {
-		return Status{}, err
-	}
-	if err := m.persist(src.Name, &src); err != nil {
-		if stage != nil {
-			stage.Close()
-		}
-		return Status{}, err
-	}
-	return m.status(m.start(src, true, stage)), nil
-}
-
-// Update applies a JSON merge patch to a source and restarts its pipeline
-// on the same hub, so readers stay connected.
-func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
-	m.ops.Lock()
-	defer m.ops.Unlock()
-	e, ok := m.lookup(name)
-	if !ok {
-		return Status{}, fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	src, err := applyPatch(e.src, patch)
-	if err != nil {
-		return Status{}, err
-	}
-	if src.Name != name {
-		return Status{}, &config.ValidationError{Field: "name", Reason: "cannot be changed"}
-	}
-	// An unchanged URL passed the policy when the source was added.
-	if err := src.Validate(src.URL == e.src.URL || m.opts.Config.APILocalSources); err != nil {
-		return Status{}, err
-	}
-	if err := m.opts.Config.CheckModelFiles(src.Vision, e.src.Vision); err != nil {
-		return Status{}, err
-	}
-	if e.stage != nil && onlyVisionChanged(e.src, src) {
-		return m.updateVision(e, src)
-	}
-	stage, err := m.nextStage(e.stage, src)
-	if err != nil {
-		return Status{}, err
-	}
-	if err := m.persist(name, &src); err != nil {
-		return Status{}, err
-	}
-	e.pipeline.Stop()
-	if e.stage != nil && stage == nil {
-		e.stage.Close()
-	}
-	next := &entry{src: src, fromAPI: true, hub: e.hub, jpeg: e.jpeg, stage: stage}
-	next.pipeline = m.newPipeline(src, next)
-	m.replace(next)
-	next.pipeline.Start()
-	m.log.Info("source changed", "name", name)
-	return m.status(next), nil
-}
-
-// updateVision applies a detector change without touching the video.
-func (m *Manager) updateVision(e *entry, src config.Source) (Status, error) {
-	if err := e.stage.Update(*src.Vision); err != nil {
-		return Status{}, err
-	}
-	if err := m.persist(src.Name, &src); err != nil {
-		return Status{}, err
-	}
-	next := *e
-	next.src, next.fromAPI = src, true
-	m.replace(&next)
-	m.log.Info("source detector changed", "name", src.Name, "detector", src.Vision.Detector)
-	return m.status(&next), nil
-}
-
-func (m *Manager) replace(e *entry) {
-	m.mu.Lock()
-	m.entries[e.src.Name] = e
-	m.mu.Unlock()
-}
-
-// Remove stops a source and disconnects its readers.
-func (m *Manager) Remove(name string) error {
-	m.ops.Lock()
-	defer m.ops.Unlock()
-	e, ok := m.lookup(name)
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
-	if err := m.persist(name, nil); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	delete(m.entries, name)
-	m.mu.Unlock()
-	m.stopEntry(e)
-	if m.opts.Metrics != nil {
-		m.opts.Metrics.Forget(name)
-	}
-	m.log.Info("source removed", "name", name)
-	return nil
 }
 
 func (m *Manager) stopEntry(e *entry) {
@@ -260,24 +178,47 @@ func (m *Manager) stopEntry(e *entry) {
 	e.jpeg.Close()
 }
 
-// Close stops every source, in parallel, and waits for them.
+// Close stops every source, in parallel, and waits for them. Changes in
+// flight finish first; later ones fail. A second Close waits for the
+// first.
 func (m *Manager) Close() {
-	m.ops.Lock()
-	defer m.ops.Unlock()
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		m.inflight.Wait()
+		m.mu.Lock()
+		entries := m.entries
+		m.entries = map[string]*entry{}
+		m.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, e := range entries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.stopEntry(e)
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+// begin starts a change of the source name: it takes that name's lock and
+// counts the change in flight, so Close waits for it. ok is false once
+// the manager is closed.
+func (m *Manager) begin(name string) (end func(), ok bool) {
 	m.mu.Lock()
-	m.closed = true
-	entries := m.entries
-	m.entries = map[string]*entry{}
-	m.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, e := range entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.stopEntry(e)
-		}()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, false
 	}
-	wg.Wait()
+	m.inflight.Add(1)
+	m.mu.Unlock()
+	unlock := m.names.lock(name)
+	return func() {
+		unlock()
+		m.inflight.Done()
+	}, true
 }
 
 // List returns every source's status, sorted by name.
@@ -328,12 +269,6 @@ func (m *Manager) lookup(name string) (*entry, bool) {
 	defer m.mu.RUnlock()
 	e, ok := m.entries[name]
 	return e, ok
-}
-
-func (m *Manager) isClosed() bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.closed
 }
 
 // validate applies the API's URL policy: local sources only when allowed.

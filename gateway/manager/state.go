@@ -14,64 +14,91 @@ import (
 // ErrClosed is returned by changes made after Close.
 var ErrClosed = errors.New("manager closed")
 
-// stateFile holds the sources added or changed through the API. It is
-// rewritten whole and atomically (temp file, fsync, rename, fsync dir) so a
-// crash at any moment leaves either the old or the new content.
+// ErrSaveState wraps a failure to write the state file; the change that
+// needed it was not applied.
+var ErrSaveState = errors.New("saving state")
+
+// stateStore keeps the state document; stateFile is the real one.
+type stateStore interface {
+	load() (stateDoc, error)
+	write(stateDoc) error
+}
+
+// stateFile holds the sources added or changed through the API, and the
+// config sources deleted through it. It is rewritten whole and atomically
+// (temp file, fsync, rename, fsync dir) so a crash at any moment leaves
+// either the old or the new content.
 type stateFile struct {
-	path    string
-	sources []config.Source
+	path string
 }
 
 type stateDoc struct {
 	Sources []config.Source `json:"sources"`
+	Deleted []tombstone     `json:"deleted,omitempty"`
 }
 
-func (f *stateFile) load() ([]config.Source, error) {
+// without returns a copy of d with nothing left under name: neither a
+// source nor a tombstone.
+func (d stateDoc) without(name string) stateDoc {
+	next := stateDoc{Sources: make([]config.Source, 0, len(d.Sources)+1)}
+	for _, s := range d.Sources {
+		if s.Name != name {
+			next.Sources = append(next.Sources, s)
+		}
+	}
+	for _, t := range d.Deleted {
+		if t.Name != name {
+			next.Deleted = append(next.Deleted, t)
+		}
+	}
+	return next
+}
+
+func (f *stateFile) load() (stateDoc, error) {
 	if f.path == "" {
-		return nil, nil
+		return stateDoc{}, nil
 	}
 	data, err := os.ReadFile(f.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return stateDoc{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state file: %w", err)
+		return stateDoc{}, fmt.Errorf("state file: %w", err)
 	}
 	var doc stateDoc
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("state file %s: %w", f.path, err)
+		return stateDoc{}, fmt.Errorf("state file %s: %w", f.path, err)
 	}
-	f.sources = doc.Sources
-	return doc.Sources, nil
+	return doc, nil
 }
 
 // persist replaces (src != nil) or removes (src == nil) one source in the
-// state file.
+// state file. Removing a source the config file defines leaves a
+// tombstone; adding one clears its tombstone. Nothing changes in memory
+// unless the file was written.
 func (m *Manager) persist(name string, src *config.Source) error {
-	f := m.state
-	next := make([]config.Source, 0, len(f.sources)+1)
-	for _, s := range f.sources {
-		if s.Name != name {
-			next = append(next, s)
-		}
-	}
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	next := m.saved.without(name)
 	if src != nil {
-		next = append(next, *src)
+		next.Sources = append(next.Sources, *src)
+	} else if c, ok := m.configSource(name); ok {
+		next.Deleted = append(next.Deleted, tombstone{Name: name, Config: fingerprint(c)})
 	}
-	if err := f.write(next); err != nil {
-		return fmt.Errorf("saving state: %w", err)
+	if err := m.state.write(next); err != nil {
+		return fmt.Errorf("%w: %w", ErrSaveState, err)
 	}
-	f.sources = next
+	m.saved = next
 	return nil
 }
 
-func (f *stateFile) write(sources []config.Source) error {
+func (f *stateFile) write(doc stateDoc) error {
 	if f.path == "" {
 		return nil
 	}
-	data, err := json.MarshalIndent(stateDoc{Sources: sources}, "", "  ")
+	data, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}

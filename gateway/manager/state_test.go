@@ -58,11 +58,11 @@ func TestStateFileRoundTripAndAtomicWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	loaded, err := (&stateFile{path: path}).load()
+	doc, err := (&stateFile{path: path}).load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(loaded) != 1 || loaded[0] != b {
+	if loaded := doc.Sources; len(loaded) != 1 || loaded[0] != b {
 		t.Fatalf("loaded %+v, want only b (credentials kept: the state file is the config)", loaded)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -80,7 +80,7 @@ func TestStateFileRejectsGarbage(t *testing.T) {
 		t.Fatal("a state file with unknown fields loaded")
 	}
 	missing := &stateFile{path: filepath.Join(t.TempDir(), "none.json")}
-	if s, err := missing.load(); err != nil || s != nil {
-		t.Fatalf("missing file: %v %v", s, err)
+	if doc, err := missing.load(); err != nil || doc.Sources != nil || doc.Deleted != nil {
+		t.Fatalf("missing file: %+v %v", doc, err)
 	}
 }
