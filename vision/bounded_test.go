@@ -74,3 +74,35 @@ func TestHungNativeCallsAreAbandoned(t *testing.T) {
 	close(release) // the native calls return at last: their detectors are freed
 	waitFor(t, func() bool { return StrayCalls() == 0 && closed.Load() == 2 })
 }
+
+// A model load stuck far longer than the close bounds: removing the
+// source and closing the pool return within their bounds anyway.
+func TestCloseDoesNotWaitForAStuckLoad(t *testing.T) {
+	release := make(chan struct{})
+	var closed atomic.Int64
+	p := NewPool(1, func(Config) (Detector, error) {
+		<-release
+		return stuckDet{release, &closed}, nil
+	})
+	p.SetTimeouts(time.Hour, time.Hour)
+	s, err := p.NewStage("stuck", Config{Detector: DetectorMotion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.TrySubmit(grayFrame(64, 64, 80, 128, 128))
+	waitFor(t, func() bool { return p.Stats().Busy == 1 })
+	for _, c := range []struct {
+		name string
+		fn   func() error
+		max  time.Duration
+	}{{"Stage.Close", s.Close, StageCloseWait}, {"Pool.Close", p.Close, PoolCloseWait}} {
+		start := time.Now()
+		err := c.fn()
+		if took := time.Since(start); took > c.max+time.Second {
+			t.Errorf("%s took %v", c.name, took)
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
+	close(release)
+	waitFor(t, func() bool { return p.Stats().Busy == 0 && closed.Load() == 1 })
+}

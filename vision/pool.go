@@ -100,8 +100,9 @@ func (p *Pool) Stats() PoolStats {
 }
 
 // Close stops the workers after their current detection and frees every
-// detector they hold. Stages stay usable but detect nothing more.
-func (p *Pool) Close() error {
+// detector they hold. Stages stay usable but detect nothing more. A worker
+// stuck in a native call is not waited for past PoolCloseWait.
+func (p *Pool) Close() (err error) {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
@@ -111,10 +112,28 @@ func (p *Pool) Close() error {
 		}
 		p.mu.Unlock()
 		p.work.Broadcast()
-		p.wg.Wait()
+		if !waitTimeout(&p.wg, PoolCloseWait) {
+			err = &TimeoutError{Op: "stopping the vision workers", After: PoolCloseWait}
+		}
 		p.results.close()
 	})
-	return nil
+	return err
+}
+
+// waitTimeout waits for wg at most d; false means it gave up (a worker is
+// stuck in a native call; it exits by itself when the call returns).
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 func (p *Pool) register(s *Stage) error {
@@ -142,12 +161,28 @@ func (p *Pool) unregister(s *Stage) {
 		}
 	}
 	s.pending = nil
-	for s.inflight != nil {
+	// Wait for the detection in flight, but not for a hung native call:
+	// after StageCloseWait the worker finishes on its own and drops the
+	// result (the stage is removed).
+	deadline := time.Now().Add(StageCloseWait)
+	wake := time.AfterFunc(StageCloseWait, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.idle.Broadcast()
+	})
+	defer wake.Stop()
+	for s.inflight != nil && time.Now().Before(deadline) {
 		p.idle.Wait()
 	}
 	p.mu.Unlock()
 	p.work.Broadcast()
 }
+
+// Bounds on closing while a detector is stuck in a native call.
+const (
+	StageCloseWait = 2 * time.Second
+	PoolCloseWait  = 3 * time.Second
+)
 
 // submit makes j the pending job of its stage, replacing an older pending
 // one (latest frame wins). It never waits: it fails when the stage has a

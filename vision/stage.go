@@ -247,9 +247,9 @@ func (s *Stage) finish(j *job, res result) (media.Detections, bool) {
 		Latency: now.Sub(j.sampled), Detector: j.cfg.Detector, Boxes: res.boxes,
 	}
 	s.mu.Lock()
-	if j.gen != s.gen.Load() {
+	if j.gen != s.gen.Load() || s.removed.Load() {
 		s.mu.Unlock()
-		return media.Detections{}, false // the detector changed meanwhile: a stale answer
+		return media.Detections{}, false // the detector changed or the source left: a stale answer
 	}
 	var tracks []track.Track
 	if s.tracking != nil {
@@ -331,8 +331,9 @@ func (s *Stage) Latest() (media.Detections, bool) {
 	return d, true
 }
 
-// Close unregisters the stage, waits for its detection in flight and ends
-// its subscriptions. Process stays safe to call (it only draws).
+// Close unregisters the stage, waits (at most StageCloseWait) for its
+// detection in flight and ends its subscriptions. Process stays safe to
+// call (it only draws).
 func (s *Stage) Close() error {
 	s.closeOnce.Do(func() {
 		s.pool.unregister(s)
