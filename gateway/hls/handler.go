@@ -65,6 +65,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, p *path, file
 	}
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = file
+	if strings.HasSuffix(file, ".m3u8") && r2.URL.Query().Has("_HLS_part") {
+		nextSegmentPart(m, r2)
+	}
 	rec := &recorder{ResponseWriter: w}
 	p.waiting.Add(1)
 	m.Handle(rec, r2)
