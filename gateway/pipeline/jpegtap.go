@@ -9,6 +9,7 @@ import (
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/mjpeg"
 	"github.com/visiongate/visiongate/transcode"
+	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 // jpegQuality is libav's MJPEG qscale: 2 is best, 31 worst; 5 is close
@@ -90,7 +91,7 @@ func (t *jpegTap) encode(f *astiav.Frame, pts int64) {
 			t.log.Warn("jpeg", "err", err)
 		}
 	}()
-	defer recoverAs(&err, t.log, "jpeg encoder")
+	defer recovery.As(&err, t.log, "jpeg encoder")
 	now := time.Now()
 	wanted := t.hub.Wanted()
 	t.prune(wanted)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -17,17 +16,13 @@ import (
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/gateway/mjpeg"
+	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 // FrameStage sees every decoded frame, in output size, before encoding.
 // It must not block: the vision stage samples and annotates here.
 type FrameStage interface {
 	Process(f *media.Frame)
-}
-
-// Backoff bounds the wait between attempts.
-type Backoff struct {
-	Min, Max time.Duration
 }
 
 // Options configure a pipeline.
@@ -42,8 +37,15 @@ type Options struct {
 	JPEG *mjpeg.Hub
 	// Observer, when set, receives per-frame timings.
 	Observer Observer
-	// Backoff defaults to 1 s up to 30 s.
+	// Backoff defaults to 1 s up to 30 s, probing every second.
 	Backoff Backoff
+}
+
+// inputSession is one connection to the source, from open to failure;
+// session is the real one.
+type inputSession interface {
+	run(ctx context.Context, out *output) error
+	close()
 }
 
 // Pipeline owns the goroutine that runs one source.
@@ -55,6 +57,12 @@ type Pipeline struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	stop   sync.Once
+
+	// open connects to the source; backoff and waiter time the retries.
+	// Tests replace them.
+	open    func(ctx context.Context) (inputSession, error)
+	backoff *backoff
+	waiter  retryWaiter
 }
 
 // errPermanent marks errors that retrying cannot fix.
@@ -75,7 +83,15 @@ func New(o Options) *Pipeline {
 		o.Backoff.Max = 30 * time.Second
 	}
 	log := o.Log.With("source", o.Source.Name)
-	p := &Pipeline{opts: o, log: log, stats: newStats(), done: make(chan struct{})}
+	p := &Pipeline{opts: o, log: log, stats: newStats(), done: make(chan struct{}),
+		backoff: newBackoff(o.Backoff), waiter: newWaiter(o.URL, o.Backoff.Probe)}
+	p.open = func(ctx context.Context) (inputSession, error) {
+		s, err := openSession(ctx, p.opts, p.stats, p.log)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	p.out = newOutput(o.Hub, o.Source.Encoder, o.Stage, p.stats, log)
 	p.out.obs = o.Observer
 	if last := o.Hub.Latest(); last != nil {
@@ -114,40 +130,45 @@ func (p *Pipeline) Stats() Stats { return p.stats.snapshot() }
 
 func (p *Pipeline) run(ctx context.Context) {
 	defer close(p.done)
-	wait := p.opts.Backoff.Min
 	for attempt := 1; ; attempt++ {
 		p.stats.attempt(attempt)
 		produced, err := p.runOnce(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, errPermanent):
-			p.log.Error("source failed", "err", err)
-			p.stats.setState(StateFailed, err)
-			return
-		case errors.Is(err, errFinished):
-			p.log.Info("source ended")
-			p.stats.setState(StateStopped, nil)
+		if p.over(ctx, err) {
 			return
 		}
-		if produced {
-			wait = p.opts.Backoff.Min
-		}
+		wait := p.backoff.after(produced)
 		p.log.Warn("source interrupted, retrying", "err", err, "in", wait.Round(time.Millisecond))
 		p.stats.setState(StateRetrying, err)
 		p.out.startSlate()
-		if !sleepCtx(ctx, jitter(wait)) {
+		if !p.waiter.wait(ctx, wait) {
 			return
 		}
-		wait = min(wait*2, p.opts.Backoff.Max)
 	}
+}
+
+// over tells whether the attempt that ended with err was the last one:
+// stopped, failed for good, or a finite input that ended.
+func (p *Pipeline) over(ctx context.Context, err error) bool {
+	switch {
+	case ctx.Err() != nil:
+		return true
+	case errors.Is(err, errPermanent):
+		p.log.Error("source failed", "err", err)
+		p.stats.setState(StateFailed, err)
+		return true
+	case errors.Is(err, errFinished):
+		p.log.Info("source ended")
+		p.stats.setState(StateStopped, nil)
+		return true
+	}
+	return false
 }
 
 // runOnce opens the source and runs it until it fails. produced tells
 // whether any frame came out, which resets the backoff.
 func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
-	defer recoverAs(&err, p.log, "pipeline")
-	s, err := openSession(ctx, p.opts, p.stats, p.log)
+	defer recovery.As(&err, p.log, "pipeline")
+	s, err := p.open(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -155,30 +176,4 @@ func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
 	before := p.stats.framesOut.Load()
 	err = s.run(ctx, p.out)
 	return p.stats.framesOut.Load() > before, err
-}
-
-// recoverAs turns a panic in one source's goroutine into an error for
-// that source (which then restarts), logged with the source's name, so
-// one bad stream never takes the gateway down.
-func recoverAs(err *error, log *slog.Logger, where string) {
-	if r := recover(); r != nil {
-		log.Error("recovered panic", "in", where, "panic", r, "stack", string(debug.Stack()))
-		*err = fmt.Errorf("internal error in %s (recovered panic: %v)", where, r)
-	}
-}
-
-// jitter spreads retries of many sources by ±20%.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

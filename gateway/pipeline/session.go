@@ -11,6 +11,7 @@ import (
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/transcode"
+	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 const (
@@ -124,7 +125,7 @@ func (s *session) transcode(ctx context.Context, out *output) error {
 
 func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-chan *astiav.Packet) (err error) {
 	defer close(pkts)
-	defer recoverAs(&err, s.log, "demuxer")
+	defer recovery.As(&err, s.log, "demuxer")
 	for {
 		var pkt *astiav.Packet
 		select {

@@ -7,6 +7,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/transcode"
 	"github.com/visiongate/visiongate/vision"
+	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 // slateInterval is the slate's frame interval: enough to keep players and
@@ -56,7 +57,7 @@ func (o *output) waitSlate() {
 func (o *output) runSlate(s *slate) {
 	defer close(s.done)
 	var err error
-	defer recoverAs(&err, o.log, "slate")
+	defer recovery.As(&err, o.log, "slate")
 	frame := astiav.AllocFrame()
 	defer frame.Free()
 	t := time.NewTicker(slateInterval)

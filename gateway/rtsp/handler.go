@@ -85,10 +85,10 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if sd == nil {
 		return status(base.StatusNotFound), nil
 	}
-	if max := h.s.MaxReaders; max > 0 && sd.p.readerCount() >= max {
+	switch sd.p.addReader(ctx.Session, h.s.MaxReaders) {
+	case readerFull:
 		return status(base.StatusServiceUnavailable), nil
-	}
-	if !sd.p.addReader(ctx.Session) {
+	case readerGone:
 		return status(base.StatusNotFound), nil
 	}
 	h.s.cfg.log.Debug("rtsp: reader playing", "path", sd.p.name,

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 // Reasons a path cannot give a stream to a request.
@@ -104,7 +105,7 @@ func (p *path) run(r *hub.Reader, srv *gortsplib.Server, log *slog.Logger) {
 			}
 			return
 		}
-		if err := w.write(au); err != nil {
+		if err := recovery.Call(log, "rtsp writer", func() error { return w.write(au) }); err != nil {
 			errs++
 			if errs&(errs-1) == 0 { // log on powers of two: no flood
 				log.Warn("rtsp: cannot forward access unit", "err", err, "errors", errs)
@@ -173,15 +174,27 @@ func (p *path) waitStream(timeout time.Duration) (*gortsplib.ServerStream, error
 	}
 }
 
-// addReader counts a playing session; false if the path is going away.
-func (p *path) addReader(ss *gortsplib.ServerSession) bool {
+// Outcomes of addReader.
+const (
+	readerAdded = iota
+	readerGone  // the path is going away
+	readerFull  // max readers reached
+)
+
+// addReader counts a playing session unless the path is going away or
+// already has max readers (0: no limit); check and add are one step, so
+// concurrent PLAYs cannot overshoot the limit.
+func (p *path) addReader(ss *gortsplib.ServerSession, max int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ended || p.ctx.Err() != nil {
-		return false
+	switch {
+	case p.ended || p.ctx.Err() != nil:
+		return readerGone
+	case max > 0 && len(p.readers) >= max:
+		return readerFull
 	}
 	p.readers[ss] = struct{}{}
-	return true
+	return readerAdded
 }
 
 func (p *path) removeReader(ss *gortsplib.ServerSession) {

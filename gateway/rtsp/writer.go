@@ -43,7 +43,13 @@ type writer struct {
 	nalus    [][]byte // scratch: parameter sets + unit
 }
 
+// writeHook, when a test sets it, runs before each unit is written.
+var writeHook func(*media.AccessUnit)
+
 func (w *writer) write(au *media.AccessUnit) error {
+	if writeHook != nil {
+		writeHook(au)
+	}
 	ok, err := w.accept(au)
 	if !ok {
 		return err
