@@ -53,7 +53,13 @@ type feeder struct {
 
 // write forwards au, replacing the muxer when au starts a stream with new
 // parameters.
+// writeHook, when a test sets it, runs before each unit is muxed.
+var writeHook func(*media.AccessUnit)
+
 func (f *feeder) write(au *media.AccessUnit) {
+	if writeHook != nil {
+		writeHook(au)
+	}
 	info := au.Info
 	if info == nil && f.cur != nil {
 		info = f.cur.info

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 // Reasons a path cannot give a muxer to a request.
@@ -128,7 +129,8 @@ func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 			return err
 		}
 		if p.cfg.variantErr == nil {
-			f.write(au)
+			// A panic in the muxer costs this unit, not the path.
+			_ = recovery.Call(log, "hls muxer", func() error { f.write(au); return nil })
 		}
 		if p.cfg.idleTimeout > 0 && p.idleFor(time.Now()) >= p.cfg.idleTimeout {
 			return nil
