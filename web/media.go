@@ -82,11 +82,11 @@ func (m *mediaRoutes) mjpeg(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if m.maxViewers > 0 && h.Viewers() >= m.maxViewers {
+	v, ok := h.TrySubscribe(width, m.maxViewers)
+	if !ok {
 		writeError(c, http.StatusServiceUnavailable, "too many viewers of this source")
 		return
 	}
-	v := h.Subscribe(width)
 	defer v.Close()
 	w := c.Writer
 	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)

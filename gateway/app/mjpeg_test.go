@@ -110,7 +110,11 @@ func TestSnapshot(t *testing.T) {
 	for _, c := range []struct {
 		path  string
 		width int
-	}{{"/snapshot/s.jpg", 320}, {"/snapshot/s.jpg?width=100", 100}} {
+	}{
+		{"/snapshot/s.jpg", 320},
+		{"/snapshot/s.jpg?width=100", 106},  // snapped up to a third of the source
+		{"/snapshot/s.jpg?width=4000", 320}, // never above the source
+	} {
 		code, body := g.do("GET", c.path, "")
 		if code != 200 {
 			t.Fatalf("%s = %d %s", c.path, code, body)

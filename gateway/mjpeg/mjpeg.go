@@ -33,6 +33,7 @@ type Hub struct {
 	oneShots map[int]int      // width → snapshot requests waiting
 	changed  chan struct{}    // closed and replaced on every publish
 	closed   bool
+	srcW     int // source width, once known: widths snap against it
 }
 
 // New creates an empty hub.
@@ -89,6 +90,10 @@ func (h *Hub) Publish(width int, p *Picture) {
 func (h *Hub) Viewers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.viewersLocked()
+}
+
+func (h *Hub) viewersLocked() int {
 	n := 0
 	for _, c := range h.wants {
 		n += c
@@ -114,12 +119,25 @@ type Viewer struct {
 	once  sync.Once
 }
 
-// Subscribe registers a viewer; until Close, pictures of width are made.
+// Subscribe registers a viewer; until Close, pictures of width (snapped,
+// see Snap) are made.
 func (h *Hub) Subscribe(width int) *Viewer {
+	v, _ := h.TrySubscribe(width, 0)
+	return v
+}
+
+// TrySubscribe is Subscribe unless the hub already has max viewers (0: no
+// limit); the count and the registration are one step, so concurrent
+// viewers cannot overshoot the limit.
+func (h *Hub) TrySubscribe(width, max int) (*Viewer, bool) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if max > 0 && h.viewersLocked() >= max {
+		return nil, false
+	}
+	width = h.snapLocked(width)
 	h.wants[width]++
-	h.mu.Unlock()
-	return &Viewer{hub: h, width: width}
+	return &Viewer{hub: h, width: width}, true
 }
 
 // Next waits for a picture newer than the last one this viewer got.
@@ -138,6 +156,7 @@ func (v *Viewer) Close() {
 		v.hub.wants[v.width]--
 		if v.hub.wants[v.width] <= 0 {
 			delete(v.hub.wants, v.width)
+			v.hub.evictLocked(v.width)
 		}
 		v.hub.mu.Unlock()
 	})
@@ -147,6 +166,7 @@ func (v *Viewer) Close() {
 // pipeline for one when there is none.
 func (h *Hub) Snapshot(ctx context.Context, width int, maxAge time.Duration) (*Picture, error) {
 	h.mu.Lock()
+	width = h.snapLocked(width)
 	p := h.latest[width]
 	if p != nil && time.Since(p.Time) <= maxAge {
 		h.mu.Unlock()
@@ -171,6 +191,14 @@ func (h *Hub) doneWaiting(width int) {
 		delete(h.oneShots, width)
 	}
 	h.mu.Unlock()
+}
+
+// evictLocked drops the kept picture of a scaled width nobody wants any
+// more (the source size stays, for quick snapshots).
+func (h *Hub) evictLocked(width int) {
+	if width != 0 && h.wants[width] == 0 && h.oneShots[width] == 0 {
+		delete(h.latest, width)
+	}
 }
 
 func (h *Hub) waitNewer(ctx context.Context, width int, seq uint64) (*Picture, error) {

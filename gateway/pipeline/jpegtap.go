@@ -93,6 +93,7 @@ func (t *jpegTap) encode(f *astiav.Frame, pts int64) {
 	}()
 	defer recovery.As(&err, t.log, "jpeg encoder")
 	now := time.Now()
+	t.hub.SetSourceWidth(f.Width())
 	wanted := t.hub.Wanted()
 	t.prune(wanted)
 	for _, width := range wanted {
