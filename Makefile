@@ -43,21 +43,27 @@ test: vet testdata
 	$(GO) test -count=1 -tags matprofile -run 'NoLeakedMats|ChurnLeaks' ./vision/... ./gateway/app/
 	@$(MAKE) -s fuzz-short
 
-# Fuzzers: `make test` runs each for a few seconds (after their committed
-# corpora as plain tests); `make fuzz FUZZTIME=10m` for real runs.
+# Fuzzers: `make test` runs each briefly (after their committed corpora as
+# plain tests): 3000 executions, or the count after @ for the slow ones
+# (each execution of FuzzHostileCamera is an RTSP session);
+# `make fuzz FUZZTIME=10m` for real runs.
 FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
 	./transcode/:FuzzDecodeCorruptH264 ./gateway/media/:FuzzSplitAnnexB \
 	./gateway/pipeline/:FuzzTimelineMonotonic ./gateway/mqtt/:FuzzTopicLevel \
-	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics
+	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics \
+	./transcode/:FuzzHostileCamera@60x
 FUZZTIME ?= 60s
+SHORT ?=
 fuzz: setup-test
 	@for f in $(FUZZERS); do \
-	  echo "fuzz $${f#*:} for $(FUZZTIME)"; \
-	  $(GO) test $${f%%:*} -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  name=$${f#*:}; time=$(FUZZTIME); \
+	  case $$name in *@*) [ -n "$(SHORT)" ] && time=$${name#*@}; name=$${name%@*};; esac; \
+	  echo "fuzz $$name for $$time"; \
+	  $(GO) test $${f%%:*} -run '^$$' -fuzz "^$$name$$" -fuzztime $$time || exit 1; \
 	done
 
 fuzz-short:
-	@$(MAKE) -s fuzz FUZZTIME=3000x
+	@$(MAKE) -s fuzz FUZZTIME=3000x SHORT=1
 
 clean:
 	rm -rf bin
