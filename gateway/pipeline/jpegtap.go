@@ -8,8 +8,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/mjpeg"
-	"github.com/visiongate/visiongate/transcode"
 	"github.com/visiongate/visiongate/internal/recovery"
+	"github.com/visiongate/visiongate/transcode"
 )
 
 // jpegQuality is libav's MJPEG qscale: 2 is best, 31 worst; 5 is close

@@ -10,8 +10,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/transcode"
 	"github.com/visiongate/visiongate/internal/recovery"
+	"github.com/visiongate/visiongate/transcode"
 )
 
 const (

@@ -5,9 +5,9 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/internal/recovery"
 	"github.com/visiongate/visiongate/transcode"
 	"github.com/visiongate/visiongate/vision"
-	"github.com/visiongate/visiongate/internal/recovery"
 )
 
 // slateInterval is the slate's frame interval: enough to keep players and
