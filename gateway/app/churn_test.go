@@ -74,7 +74,7 @@ func TestChurnLeaks(t *testing.T) {
 	for _, i := range []int{0, fullEvery, 1, 2, 3, 4, 5} { // warm up every kind of cycle
 		c.cycle(i)
 	}
-	settle()
+	settle(t)
 	baseline := sample()
 	atBaseline := goleak.IgnoreCurrent()
 	baseMats := mats()
@@ -92,15 +92,22 @@ func TestChurnLeaks(t *testing.T) {
 		}
 	}
 	churnTime := time.Since(start)
-	settle()
+	settle(t)
 	// Still running with only "base": every goroutine a cycle made is gone.
 	after := sample()
 	st, _ := g.Manager().Get("base")
 	if st.Attempts != baseStatus.Attempts {
 		// base reconnected (a starved machine): its goroutines are new ones.
 		t.Logf("base reconnected (attempt %d): comparing goroutine counts only", st.Attempts)
+		// The old session's goroutines end on their own time: wait for the
+		// count to come back to the baseline.
+		deadline := time.Now().Add(5 * time.Second)
+		for after.goroutines > baseline.goroutines && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			after.goroutines = runtime.NumGoroutine()
+		}
 		if after.goroutines > baseline.goroutines {
-			t.Errorf("%d goroutines after %d cycles, %d before", after.goroutines, cycles, baseline.goroutines)
+			t.Errorf("%d goroutines 5 s after %d cycles, %d before", after.goroutines, cycles, baseline.goroutines)
 		}
 	} else if err := goleak.Find(atBaseline); err != nil {
 		t.Errorf("goroutines left by %d cycles while the gateway runs: %v", cycles, err)
@@ -113,7 +120,7 @@ func TestChurnLeaks(t *testing.T) {
 
 	closeApp()
 	cam.Close()
-	settle()
+	settle(t)
 	if err := goleak.Find(before); err != nil {
 		t.Errorf("goroutines left after Close: %v", err)
 	}
@@ -415,12 +422,42 @@ func (m memSample) String() string {
 		float64(m.heapInuse)/(1<<20), float64(m.rss)/(1<<20), m.goroutines)
 }
 
-// settle lets finished goroutines exit and returns freed memory.
-func settle() {
+// settle closes the test's idle HTTP connections and waits until the
+// goroutines serving them, on both ends, have exited (they do so on their
+// own time, and a sample taken before would count them and their buffers),
+// then collects garbage (runtime.GC returns after a full cycle) and returns
+// freed memory to the OS.
+func settle(t *testing.T) {
+	t.Helper()
 	http.DefaultClient.CloseIdleConnections()
-	time.Sleep(200 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for n := httpConnGoroutines(); n > 0; n = httpConnGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines still serve HTTP connections 10 s after the client closed its idle ones", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
+}
+
+// httpConnGoroutines counts the goroutines that serve an HTTP connection:
+// the server's, and the client transport's read and write loops.
+func httpConnGoroutines() int {
+	buf := make([]byte, 1<<20)
+	size := runtime.Stack(buf, true)
+	for size == len(buf) { // truncated
+		buf = make([]byte, 2*len(buf))
+		size = runtime.Stack(buf, true)
+	}
+	n := 0
+	for _, g := range strings.Split(string(buf[:size]), "\n\n") {
+		if strings.Contains(g, "net/http.(*conn).serve(") || strings.Contains(g, "net/http.(*persistConn).readLoop(") ||
+			strings.Contains(g, "net/http.(*persistConn).writeLoop(") {
+			n++
+		}
+	}
+	return n
 }
 
 func sample() memSample {

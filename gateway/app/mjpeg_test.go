@@ -76,7 +76,18 @@ func TestMJPEGViewers(t *testing.T) {
 			counts[i], _, errs[i] = mjpegViewer(t.Context(), g.base+"/mjpeg/m", window)
 		}()
 	}
-	wg.Wait()
+	// Each viewer's window bounds it; a stuck one fails here, not at the
+	// go test timeout.
+	viewed := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(viewed)
+	}()
+	select {
+	case <-viewed:
+	case <-time.After(window + 10*time.Second):
+		t.Fatalf("MJPEG viewers still running 10 s after their %v window", window)
+	}
 	min := int(0.8 * 25 * (window - time.Second).Seconds()) // allow a second to connect
 	for i := range viewers {
 		if errs[i] != nil || counts[i] < min {
@@ -136,7 +147,9 @@ func TestSnapshot(t *testing.T) {
 func TestCloseWithViewersConnected(t *testing.T) {
 	g := startGateway(t, "allow_local_sources: true\nsources:\n  - name: c\n    url: \"lavfi:testsrc2=size=160x120:rate=25\"\n")
 	g.waitRunning("c", 10*time.Second)
-	ctx, cancel := context.WithCancel(t.Context())
+	// Every wait below has a deadline: a shutdown that hangs on the stream
+	// fails with a message instead of running into the go test timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", g.base+"/mjpeg/c", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -144,8 +157,36 @@ func TestCloseWithViewersConnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("content type %q: %v", resp.Header.Get("Content-Type"), err)
+	}
+	// Streaming: the first picture came.
+	if _, err := multipart.NewReader(resp.Body, params["boundary"]).NextPart(); err != nil {
+		t.Fatalf("first MJPEG part: %v", err)
+	}
+	streamEnded := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		close(streamEnded)
+	}()
 	start := time.Now()
-	if err := g.Close(); err != nil {
-		t.Fatalf("Close with an MJPEG viewer: %v after %v", err, time.Since(start))
+	closed := make(chan error, 1)
+	go func() { closed <- g.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close with an MJPEG viewer: %v after %v", err, time.Since(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close with an MJPEG viewer has not returned after 10 s")
+	}
+	if el := time.Since(start); el >= shutdownGrace {
+		t.Errorf("Close took %v, the whole shutdown grace: the stream held it", el)
+	}
+	select {
+	case <-streamEnded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("MJPEG response still open 5 s after Close returned")
 	}
 }

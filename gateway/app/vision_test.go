@@ -130,18 +130,49 @@ func TestPeopleDetectionThroughGateway(t *testing.T) {
 	checkReading(t, r, 768, 576, 10, 3*time.Second)
 }
 
-// PATCH swaps the detector in place: no pipeline restart, readers stay.
+// PATCH swaps the detector in place: the new detector's results come
+// (faces, on footage with faces), the pipeline is not restarted, and the
+// video keeps flowing.
 func TestPatchDetectorKeepsVideo(t *testing.T) {
-	g := startGateway(t, "allow_local_sources: true\nsources:\n  - name: v\n    url: \"lavfi:testsrc2=size=320x240:rate=25\"\n    vision: {detector: motion}\n")
+	clip := testmedia.OpenCVSample(t, "Megamind.avi")
+	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: v\n    url: file://%s\n    vision: {detector: motion}\n", clip))
 	g.waitRunning("v", 10*time.Second)
 	before := g.waitRunning("v", time.Second)
-	code, b := g.do("PATCH", "/api/v1/sources/v", `{"vision":{"detector":"faces","fps":2}}`)
+	if before.Vision == nil || before.Vision.Detector != "motion" {
+		t.Fatalf("before PATCH: vision %+v, want motion", before.Vision)
+	}
+	code, b := g.do("PATCH", "/api/v1/sources/v", `{"vision":{"detector":"faces","fps":5}}`)
 	if code != 200 {
 		t.Fatalf("PATCH = %d %s", code, b)
 	}
+	// Only the new detector can produce a "faces" result with face boxes.
+	deadline := time.Now().Add(20 * time.Second)
+	var latest media.Detections
+	for !hasFace(latest) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no face detected within 20 s of the PATCH; latest result: detector %q, boxes %s",
+				latest.Detector, boxLabels(latest))
+		}
+		time.Sleep(100 * time.Millisecond)
+		code, body := g.do("GET", "/api/v1/sources/v/detections", "")
+		latest = media.Detections{}
+		if code == 200 {
+			if err := json.Unmarshal(body, &latest); err != nil {
+				t.Fatalf("detections: %v: %s", err, body)
+			}
+		}
+	}
 	after := g.waitRunning("v", time.Second)
-	if after.Vision == nil || after.Vision.Detector != "faces" || after.FramesOut < before.FramesOut || after.Attempts != before.Attempts {
-		t.Errorf("after PATCH: %+v (before frames %d)", after.Vision, before.FramesOut)
+	if after.Vision == nil || after.Vision.Detector != "faces" || after.Attempts != before.Attempts {
+		t.Errorf("after PATCH: vision %+v, attempts %d (before %d): want faces, no restart",
+			after.Vision, after.Attempts, before.Attempts)
+	}
+	if after.FramesOut <= before.FramesOut {
+		t.Errorf("frames out %d after PATCH, %d before", after.FramesOut, before.FramesOut)
+	}
+	g.waitFramesAfter("v", after.FramesOut, 5*time.Second)
+	if st, _ := g.Manager().Get("v"); st.Attempts != before.Attempts {
+		t.Errorf("pipeline restarted (attempts %d, before %d)", st.Attempts, before.Attempts)
 	}
 	for body, want := range map[string]int{`{"vision":{"detector":"telepathy"}}`: 400, `{"vision":{"fps":-3}}`: 400} {
 		if code, b := g.do("PATCH", "/api/v1/sources/v", body); code != want {
@@ -151,4 +182,25 @@ func TestPatchDetectorKeepsVideo(t *testing.T) {
 	if code, _ := g.do("GET", "/api/v1/sources/nope/events", ""); code != 404 {
 		t.Errorf("events of unknown source = %d", code)
 	}
+}
+
+// hasFace reports whether d is a result of the faces detector with a face.
+func hasFace(d media.Detections) bool {
+	if d.Detector != "faces" {
+		return false
+	}
+	for _, b := range d.Boxes {
+		if b.Label == "face" {
+			return true
+		}
+	}
+	return false
+}
+
+func boxLabels(d media.Detections) string {
+	labels := make([]string, len(d.Boxes))
+	for i, b := range d.Boxes {
+		labels[i] = b.Label
+	}
+	return fmt.Sprint(labels)
 }

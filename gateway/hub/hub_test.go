@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -263,42 +264,185 @@ func TestWaitInfoClosed(t *testing.T) {
 	}
 }
 
-// TestConcurrent is for -race: publishers, churning readers and Close.
+// TestConcurrent runs publishers, consuming and churning readers and Close
+// at once (for -race) and checks what every reader got, which holds with or
+// without the race detector: only published units, each publisher's in
+// order, the first an IDR; for the readers there from the first unit to the
+// last, every unit either received or counted in Dropped; after Close,
+// Publish is a no-op and every reader ends with ErrClosed.
 func TestConcurrent(t *testing.T) {
+	const perPub, pubs = 500, 2
+	const total = perPub * pubs
 	h := New("t")
-	units := gop(500, 10)
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			for _, au := range units {
-				h.Publish(au)
-				_ = h.Latest()
-				_ = h.LastKeyframeInfo()
-			}
-		})
+	// Publisher p's unit i has PTS p*perPub+i, so readers can tell them apart.
+	var units [pubs][]*media.AccessUnit
+	published := map[*media.AccessUnit]bool{}
+	for p := range units {
+		units[p] = gop(perPub, 10)
+		for i, au := range units[p] {
+			au.PTS = int64(p*perPub + i)
+			published[au] = true
+		}
 	}
-	for range 8 {
-		wg.Go(func() {
-			for range 20 {
+	// check verifies one reader's units. PTS from total on are the units
+	// published while Close runs (the last publisher), not in published.
+	check := func(who string, got []*media.AccessUnit) {
+		last := [pubs + 1]int64{-1, -1, -1}
+		for i, au := range got {
+			if au.PTS < total && !published[au] {
+				t.Errorf("%s: unit %d (PTS %d) was never published", who, i, au.PTS)
+				return
+			}
+			p := min(au.PTS/perPub, pubs)
+			if au.PTS <= last[p] {
+				t.Errorf("%s: PTS %d after %d: a publisher's units out of order or repeated", who, au.PTS, last[p])
+				return
+			}
+			last[p] = au.PTS
+		}
+		if len(got) > 0 && !got[0].IDR {
+			t.Errorf("%s: first unit (PTS %d) is not an IDR", who, got[0].PTS)
+		}
+	}
+	// next polls briefly, so a caller can look at its counters between
+	// calls: a unit the hub drops wakes nobody.
+	next := func(r *Reader) (*media.AccessUnit, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		defer cancel()
+		return r.Next(ctx)
+	}
+	// drain reads until every unit is received or counted as dropped.
+	drain := func(who string, r *Reader, got *[]*media.AccessUnit) {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(*got)+int(r.Dropped()) < total {
+			if time.Now().After(deadline) {
+				t.Errorf("%s: %d received + %d dropped of %d published after 10 s", who, len(*got), r.Dropped(), total)
+				return
+			}
+			au, err := next(r)
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: Next: %v", who, err)
+				return
+			}
+			if au != nil {
+				*got = append(*got, au)
+			}
+		}
+	}
+
+	// Watchers are there from the first unit to the last. The stalled one
+	// reads nothing until publishing ends, so its ring of 4 must overflow.
+	type watcher struct {
+		name    string
+		r       *Reader
+		stalled bool
+		got     []*media.AccessUnit
+	}
+	watchers := []*watcher{
+		{name: "lossless (ring 1000)", r: h.Subscribe(total)},
+		{name: "ring 16", r: h.Subscribe(16)},
+		{name: "ring 4", r: h.Subscribe(4)},
+		{name: "stalled (ring 4)", r: h.Subscribe(4), stalled: true},
+	}
+	var watching, publishing, churning sync.WaitGroup
+	for _, w := range watchers {
+		if !w.stalled {
+			watching.Go(func() { drain(w.name, w.r, &w.got) })
+		}
+	}
+	for i := range 8 {
+		churning.Go(func() {
+			// Subscribe, read a little, leave; until the hub is closed.
+			deadline := time.Now().Add(20 * time.Second)
+			for n := 0; ; n++ {
 				r := h.Subscribe(16)
+				var got []*media.AccessUnit
+				var err error
 				for range 10 {
-					ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
-					_, err := r.Next(ctx)
-					cancel()
-					if errors.Is(err, ErrClosed) {
+					var au *media.AccessUnit
+					if au, err = next(r); au != nil {
+						got = append(got, au)
+					}
+					if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 						break
 					}
 				}
 				_ = r.Dropped()
 				r.Close()
+				check(fmt.Sprintf("churner %d, reader %d", i, n), got)
+				switch {
+				case errors.Is(err, ErrClosed):
+					return
+				case err != nil && !errors.Is(err, context.DeadlineExceeded):
+					t.Errorf("churner %d: Next: %v", i, err)
+					return
+				case time.Now().After(deadline):
+					t.Errorf("churner %d: hub not closed after 20 s", i)
+					return
+				}
 			}
 		})
 	}
-	wg.Go(func() {
-		time.Sleep(5 * time.Millisecond)
-		h.Close()
+	for p := range units {
+		publishing.Go(func() {
+			for _, au := range units[p] {
+				h.Publish(au)
+				if !published[h.Latest()] {
+					t.Errorf("Latest is a unit never published")
+				}
+				if ki := h.LastKeyframeInfo(); ki != testInfo {
+					t.Errorf("LastKeyframeInfo = %v after an IDR with %v", ki, testInfo)
+				}
+			}
+		})
+	}
+	publishing.Wait()
+	for _, w := range watchers {
+		if w.stalled {
+			watching.Go(func() { drain(w.name, w.r, &w.got) })
+		}
+	}
+	watching.Wait()
+	for _, w := range watchers {
+		check(w.name, w.got)
+		if d := w.r.Dropped(); len(w.got)+int(d) != total {
+			t.Errorf("%s: %d received + %d dropped, want %d", w.name, len(w.got), d, total)
+		}
+	}
+	if w := watchers[0]; len(w.got) != total || w.r.Dropped() != 0 {
+		t.Errorf("%s: %d units, %d dropped; want all %d, none dropped", w.name, len(w.got), w.r.Dropped(), total)
+	}
+	if w := watchers[3]; len(w.got) > 4 || w.r.Dropped() < total-4 {
+		t.Errorf("%s: %d units, %d dropped; want at most the ring's 4", w.name, len(w.got), w.r.Dropped())
+	}
+
+	// Close while the churners run and a publisher publishes, which must
+	// see Publish become a no-op.
+	publishing.Go(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for i := 0; ; i++ {
+			au := &media.AccessUnit{Info: testInfo, PTS: int64(total + i), IDR: i%10 == 0}
+			h.Publish(au)
+			if h.Latest() != au {
+				return // closed: Publish did nothing
+			}
+			if time.Now().After(deadline) {
+				t.Error("Publish after Close still changes Latest")
+				return
+			}
+		}
 	})
-	wg.Wait()
+	h.Close()
+	publishing.Wait()
+	churning.Wait()
+	for _, w := range watchers {
+		if _, err := w.r.Next(t.Context()); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s: Next after Close = %v, want ErrClosed", w.name, err)
+		}
+	}
+	if n := h.Readers(); n != 0 {
+		t.Errorf("Readers() = %d after Close", n)
+	}
 }
 
 func TestPublishAllocs(t *testing.T) {

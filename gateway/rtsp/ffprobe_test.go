@@ -20,8 +20,9 @@ import (
 // splits it into access units.
 func encodeClip(t *testing.T) []*media.AccessUnit {
 	t.Helper()
+	// The CLIs are part of the test set-up, as in every other package.
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg CLI not installed")
+		t.Fatal("ffmpeg CLI not found: make setup installs it")
 	}
 	out := filepath.Join(t.TempDir(), "clip.h264")
 	cmd := exec.CommandContext(t.Context(), "ffmpeg", "-v", "error", "-f", "lavfi",
@@ -78,7 +79,7 @@ func splitAUs(t *testing.T, nalus [][]byte) []*media.AccessUnit {
 
 func TestFFprobe(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe CLI not installed")
+		t.Fatal("ffprobe CLI not found: make setup installs it")
 	}
 	clip := encodeClip(t)
 	s := startServer(t, nil)

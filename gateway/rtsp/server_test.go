@@ -3,6 +3,7 @@ package rtsp
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"strconv"
@@ -178,7 +179,11 @@ func TestHubClosedEndsPath(t *testing.T) {
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	play(t, c, pathURL(t, s, "cam"))
 	h.Close()
-	waitClosed(t, c)
+	// EOF: the server hung up. A client that gave up on its own (read
+	// timeout, no packets) ends with another error.
+	if err := waitClosed(t, c); !errors.Is(err, io.EOF) {
+		t.Errorf("client ended with %v, want EOF (closed by the server)", err)
+	}
 	c2 := newClient(t, s, gortsplib.ProtocolTCP)
 	if _, _, err := c2.Describe(pathURL(t, s, "cam")); statusCode(err) != base.StatusNotFound {
 		t.Errorf("Describe after hub Close = %v, want 404", err)
@@ -211,11 +216,12 @@ func TestParameterChange(t *testing.T) {
 	info3.Width = 640
 	src.info, src.n = &info3, 0
 	publish(h, src, 1, 0)
-	waitClosed(t, c)
-	waitFor(t, "new stream", func() bool { return s.lookup("cam").currentStream() != nil })
-	if s.Readers("cam") != 0 {
-		t.Error("old reader still counted")
+	if err := waitClosed(t, c); !errors.Is(err, io.EOF) {
+		t.Errorf("old reader ended with %v, want EOF (closed by the server)", err)
 	}
+	waitFor(t, "new stream", func() bool { return s.lookup("cam").currentStream() != nil })
+	// The server forgets the session after the client saw the hang-up.
+	waitFor(t, "the old reader to be uncounted", func() bool { return s.Readers("cam") == 0 })
 }
 
 func describeSPS(t *testing.T, s *Server) []byte {
@@ -350,7 +356,9 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		go c2.Describe(pathURL(t, s, "idle")) // blocked in the DESCRIBE wait at Close
 		waitFor(t, "waiting DESCRIBE", func() bool { return s.lookup("idle").waiters.Load() == 1 })
 		s.Close()
-		waitClosed(t, c)
+		if err := waitClosed(t, c); !errors.Is(err, io.EOF) {
+			t.Errorf("reader ended with %v, want EOF (closed by the server)", err)
+		}
 		c2.Close()
 		s.Attach("late", h) // no-op after Close
 	}()
