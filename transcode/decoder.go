@@ -3,6 +3,7 @@ package transcode
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/asticode/go-astiav"
@@ -38,6 +39,9 @@ func NewDecoder(params *astiav.CodecParameters, hwaccel string) (*Decoder, error
 	codec := astiav.FindDecoder(params.CodecID())
 	if codec == nil {
 		return nil, fmt.Errorf("%w %s", ErrNoDecoder, params.CodecID().Name())
+	}
+	if err := checkSize(params.Width(), params.Height()); err != nil {
+		return nil, err
 	}
 	var reasons []string
 	if hwaccel != "none" && hwaccel != "" {
@@ -90,11 +94,25 @@ func openDecoder(codec *astiav.Codec, params *astiav.CodecParameters, hwType str
 		d.cc.SetThreadCount(0)
 		d.cc.SetThreadType(astiav.ThreadTypeSlice)
 	}
-	if err := d.cc.Open(codec, nil); err != nil {
+	if err := d.open(codec); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("opening decoder %s: %w", codec.Name(), err)
+		return nil, err
 	}
 	return d, nil
+}
+
+// open opens the codec with max_pixels set, so libav itself refuses to
+// allocate pictures beyond MaxDimension squared.
+func (d *Decoder) open(codec *astiav.Codec) error {
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	if err := opts.Set("max_pixels", strconv.Itoa(MaxDimension*MaxDimension), 0); err != nil {
+		return fmt.Errorf("decoder option max_pixels: %w", err)
+	}
+	if err := d.cc.Open(codec, opts); err != nil {
+		return fmt.Errorf("opening decoder %s: %w", codec.Name(), err)
+	}
+	return nil
 }
 
 func (d *Decoder) attachDevice(codec *astiav.Codec, hwType string) error {
@@ -140,14 +158,26 @@ func (d *Decoder) SendPacket(pkt *astiav.Packet) error { return d.cc.SendPacket(
 
 // ReceiveFrame returns the next decoded frame in system memory, or
 // astiav.ErrEagain when the decoder needs more input.
+// A picture larger than MaxDimension (a camera that changed its size)
+// is dropped with a *SizeError.
 func (d *Decoder) ReceiveFrame(dst *astiav.Frame) error {
 	if d.hwFrame == nil {
-		return d.cc.ReceiveFrame(dst)
+		if err := d.cc.ReceiveFrame(dst); err != nil {
+			return err
+		}
+		if err := checkSize(dst.Width(), dst.Height()); err != nil {
+			dst.Unref()
+			return err
+		}
+		return nil
 	}
 	if err := d.cc.ReceiveFrame(d.hwFrame); err != nil {
 		return err
 	}
 	defer d.hwFrame.Unref()
+	if err := checkSize(d.hwFrame.Width(), d.hwFrame.Height()); err != nil {
+		return err
+	}
 	if d.hwFrame.PixelFormat() != d.hwPix {
 		d.info.Hardware = false
 		d.info.Reason = "device refused this stream; decoding in software"

@@ -36,6 +36,9 @@ type InputOptions struct {
 	RealTime bool
 	// Loop restarts a finite input at its end, with continuous timestamps.
 	Loop bool
+	// Egress, when set, is asked before a network input connects, with
+	// the addresses its host resolves to (netcheck.go).
+	Egress HostPolicy
 }
 
 // VideoInfo describes the selected video track.
@@ -57,6 +60,7 @@ var (
 	ErrNoWhitelist  = errors.New("input needs a protocol whitelist")
 	ErrInterrupted  = errors.New("input interrupted")
 	ErrEndOfStream  = errors.New("end of stream")
+	ErrTooLarge     = errors.New("picture too large")
 	watchdogTick    = 100 * time.Millisecond
 	defaultOpenWait = 10 * time.Second
 )
@@ -94,6 +98,11 @@ func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = defaultOpenWait
 	}
+	deadline := time.Now().Add(opts.ConnectTimeout) // checks and open share it
+	var err error
+	if opts.Options, err = prepare(ctx, opts); err != nil {
+		return nil, err
+	}
 	registerDevices()
 	in := &Input{opts: opts, stop: make(chan struct{}), interrupt: make(chan struct{}, 1)}
 	in.fc = astiav.AllocFormatContext()
@@ -101,7 +110,7 @@ func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
 		return nil, errors.New("transcode: allocating format context failed")
 	}
 	in.intr = in.fc.SetInterruptCallback()
-	in.arm(opts.ConnectTimeout)
+	in.arm(max(time.Until(deadline), watchdogTick))
 	in.wg.Add(1)
 	go in.watchdog(ctx)
 	if err := in.open(); err != nil {
@@ -110,6 +119,22 @@ func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
 	}
 	in.arm(opts.ReadTimeout)
 	return in, nil
+}
+
+// prepare runs the network checks within the connect timeout.
+func prepare(ctx context.Context, opts InputOptions) (map[string]string, error) {
+	pctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
+	defer cancel()
+	o, err := prepareNetwork(pctx, opts)
+	switch {
+	case err == nil:
+		return o, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
+	case pctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %v", ErrTimeout, err)
+	}
+	return nil, err
 }
 
 func (in *Input) open() error {
@@ -158,6 +183,9 @@ func (in *Input) selectVideo() error {
 		p := s.CodecParameters()
 		if p.MediaType() != astiav.MediaTypeVideo || p.Width() <= 0 {
 			continue
+		}
+		if err := checkSize(p.Width(), p.Height()); err != nil {
+			return err
 		}
 		in.stream = s
 		fps := in.fc.GuessFrameRate(s, nil)
@@ -285,6 +313,27 @@ func (in *Input) explain(ctx context.Context, err error) error {
 		return ErrEndOfStream
 	}
 	return err
+}
+
+// MaxDimension bounds the width and the height of input pictures.
+const MaxDimension = 8192
+
+// SizeError refuses a picture larger than MaxDimension either way; it
+// matches ErrTooLarge.
+type SizeError struct{ Width, Height int }
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("input picture %dx%d is larger than %dx%d", e.Width, e.Height, MaxDimension, MaxDimension)
+}
+
+// Unwrap makes errors.Is(err, ErrTooLarge) hold.
+func (e *SizeError) Unwrap() error { return ErrTooLarge }
+
+func checkSize(w, h int) error {
+	if w > MaxDimension || h > MaxDimension {
+		return &SizeError{Width: w, Height: h}
+	}
+	return nil
 }
 
 func rationalFloat(r astiav.Rational) float64 {

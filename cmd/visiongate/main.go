@@ -90,8 +90,14 @@ func override(dst *string, flagValue string) {
 }
 
 // servePprof exposes profiles on their own listener, never on the public
-// HTTP port. It lives until the process exits.
+// HTTP port. It lives until the process exits. Profiles show memory and
+// stacks (credentials included) to whoever connects: beyond loopback, the
+// log says so.
 func servePprof(log *slog.Logger, addr string) {
+	if !app.LoopbackOnly(addr) {
+		log.Warn("the profiler listens beyond loopback, without authentication: anyone who can reach "+
+			addr+" can read memory and stack traces; use 127.0.0.1:PORT", "addr", addr)
+	}
 	log.Info("profiler listening", "addr", addr)
 	srv := &http.Server{Addr: addr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
 	if err := srv.ListenAndServe(); err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
-	"golang.org/x/net/netutil"
 )
 
 // shutdownGrace bounds how long HTTP clients may hold the shutdown.
@@ -38,7 +37,9 @@ type App struct {
 	mqtt     *mqttSink
 	manager  *manager.Manager
 	http     *http.Server
-	httpLn   net.Listener
+	httpLn   *web.LimitedListener
+	rtspLn   *web.LimitedListener // set while the RTSP server starts
+	throttle *web.Throttle        // failed logins, HTTP and RTSP together
 	failed   chan error
 	httpDone chan struct{}
 }
@@ -47,23 +48,16 @@ type App struct {
 func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	routeLibavLogs(log)
 	a := &App{log: log, failed: make(chan error, 2), httpDone: make(chan struct{})}
-	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: log,
-		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress)}
-	a.rtsp.ReadUser, a.rtsp.ReadPass = readCredentials(cfg.Auth)
-	a.rtsp.MaxReaders = max(cfg.Limits.ReadersPerSource, 0)
-	if err := a.rtsp.Start(); err != nil {
+	a.throttle = web.NewThrottle(cfg.Limits.AuthFailuresPerMinute)
+	if err := a.startRTSP(cfg); err != nil {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
 	a.hls = newHLSServer(cfg.HLS, log)
-	ln, err := net.Listen("tcp", cfg.HTTP)
+	ln, err := a.listenHTTP(cfg)
 	if err != nil {
 		a.closeOutputs()
 		return nil, fmt.Errorf("http server: %w", err)
 	}
-	if n := cfg.Limits.HTTPConnections; n > 0 {
-		ln = netutil.LimitListener(ln, n)
-	}
-	a.httpLn = ln
 	a.vision = vision.NewPool(0, nil)
 	a.metrics = metrics.New()
 	if a.mqtt, err = a.startMQTT(cfg.MQTT); err == nil {
@@ -76,22 +70,92 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.closeOutputs()
 		return nil, err
 	}
-	a.http = &http.Server{
-		Handler: web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager, Detections: a.manager,
-			HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth),
-			MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler(),
-			Models: modelsDir{cfg.ModelsPath()}}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+	a.http = a.newHTTPServer(cfg, web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager,
+		Detections: a.manager, HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth, a.throttle),
+		MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler(),
+		Models: modelsDir{cfg.ModelsPath()}}))
+	go a.serveHTTP()
+	warnIfOpen(log, cfg, a.HTTPAddr(), a.RTSPAddr())
+	return a, nil
+}
+
+// HTTP time and size limits: requests get little time to send their
+// headers, so that connections that never authenticate do not hold slots.
+const (
+	httpHeaderTimeout = 5 * time.Second
+	httpMaxHeader     = 16 << 10
+	httpIdleTimeout   = 120 * time.Second
+)
+
+func (a *App) newHTTPServer(cfg *config.Config, router http.Handler) *http.Server {
+	guard := web.Guard{AllowedHosts: allowedHosts(cfg, a.HTTPAddr()), Health: a.health}
+	srv := &http.Server{
+		Handler:           guard.Wrap(router),
+		ReadHeaderTimeout: httpHeaderTimeout,
+		MaxHeaderBytes:    httpMaxHeader,
+		IdleTimeout:       httpIdleTimeout,
 	}
 	// Streaming responses (MJPEG, SSE, blocked HLS requests) end when
 	// shutdown starts instead of holding it for its whole grace period.
 	streams, endStreams := context.WithCancel(context.Background())
-	a.http.BaseContext = func(net.Listener) context.Context { return streams }
-	a.http.RegisterOnShutdown(endStreams)
-	go a.serveHTTP()
-	warnIfOpen(log, cfg, a.HTTPAddr(), a.RTSPAddr())
-	return a, nil
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
+	srv.RegisterOnShutdown(endStreams)
+	return srv
+}
+
+// listenHTTP opens the HTTP listener within limits.http_connections (over
+// it, new connections wait) and limits.http_connections_per_address (over
+// it, 429 and closed).
+func (a *App) listenHTTP(cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	a.httpLn = web.LimitListener(ln, web.ConnLimits{Total: cfg.Limits.HTTPConnections, WaitForSlot: true,
+		PerAddress: cfg.Limits.HTTPConnectionsPerAddress, Refuse: web.RefuseHTTP,
+		OnAcceptError: a.acceptErrorLogger("http")})
+	return a.httpLn, nil
+}
+
+// startRTSP starts the RTSP server with the auth rule, the connection caps
+// (over them, closed at once) and a watch on its listener.
+func (a *App) startRTSP(cfg *config.Config) error {
+	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: a.log,
+		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress),
+		Accounts: rtspAccounts(webAuth(cfg.Auth, nil)), MaxReaders: max(cfg.Limits.ReadersPerSource, 0)}
+	if a.throttle != nil {
+		a.rtsp.Throttle = a.throttle
+	}
+	a.rtsp.Listen = func(network, address string) (net.Listener, error) {
+		ln, err := net.Listen(network, address)
+		if err != nil {
+			return nil, err
+		}
+		a.rtspLn = web.LimitListener(ln, web.ConnLimits{Total: cfg.Limits.RTSPConnections,
+			PerAddress: cfg.Limits.RTSPConnectionsPerAddress, OnAcceptError: a.acceptErrorLogger("rtsp")})
+		return a.rtspLn, nil
+	}
+	a.rtsp.OnFail = func(err error) {
+		select {
+		case a.failed <- err:
+		default:
+		}
+	}
+	return a.rtsp.Start()
+}
+
+func (a *App) acceptErrorLogger(listener string) func(error) {
+	return func(err error) {
+		a.log.Warn("accept failed; retrying", "listener", listener, "err", err)
+	}
+}
+
+// health names the parts that stopped working, for /healthz.
+func (a *App) health() map[string]string {
+	if err := a.rtsp.Err(); err != nil {
+		return map[string]string{"rtsp": err.Error()}
+	}
+	return nil
 }
 
 func (a *App) startManager(cfg *config.Config) error {

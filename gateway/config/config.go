@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -43,6 +44,8 @@ type Config struct {
 	MQTT MQTT `yaml:"mqtt" json:"-"`
 	// Limits bound what clients can take.
 	Limits Limits `yaml:"limits" json:"limits"`
+	// Egress limits where API sources may connect (egress.go).
+	Egress Egress `yaml:"egress" json:"egress"`
 	// HLS configures /hls/NAME/index.m3u8.
 	HLS HLS `yaml:"hls" json:"hls"`
 	// Reconnect bounds the exponential backoff (with jitter) between a
@@ -110,9 +113,7 @@ func (c *Config) fillDefaults() {
 	if c.Limits.ReadersPerSource == 0 {
 		c.Limits.ReadersPerSource = 100
 	}
-	if c.Limits.HTTPConnections == 0 {
-		c.Limits.HTTPConnections = 1000
-	}
+	c.Limits.fillDefaults()
 	if c.Reconnect.Min.D == 0 {
 		c.Reconnect.Min.D = time.Second
 	}
@@ -131,11 +132,11 @@ func (c *Config) Validate() error {
 	if err := c.Encoder.validate("encoder"); err != nil {
 		return err
 	}
-	if (c.Auth.Username == "") != (c.Auth.Password == "") {
-		return fieldErr("auth.password", "username and password go together")
+	if err := c.Auth.validate(); err != nil {
+		return err
 	}
-	if (c.Auth.ReadUsername == "") != (c.Auth.ReadPassword == "") {
-		return fieldErr("auth.read_password", "read_username and read_password go together")
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if !oneOf(c.HLS.Variant, hlsVariants) {
 		return fieldErr("hls.variant", "must be lowLatency, fmp4 or mpegts")
@@ -146,10 +147,13 @@ func (c *Config) Validate() error {
 	if c.Reconnect.Min.D < 10*time.Millisecond || c.Reconnect.Max.D < c.Reconnect.Min.D {
 		return fieldErr("reconnect", "min must be at least 10ms and max at least min")
 	}
+	if err := c.validatePolicies(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if err := s.Validate(c.AllowLocalSources); err != nil {
+		if err := s.validate(sourcePolicy{allowLocal: c.AllowLocalSources, allowCAFile: true}); err != nil {
 			return prefixErr(fmt.Sprintf("sources[%d]", i), err)
 		}
 		if err := c.checkConfigModelFiles(s.Vision); err != nil {
@@ -198,12 +202,47 @@ type MQTT struct {
 }
 
 // Auth holds the gateway's credentials; it never appears in status or logs.
+// Any credential set makes every protocol ask for one: admin credentials
+// (Username/Password, or Token) grant everything, the read account the
+// media and event routes only.
 type Auth struct {
 	Token        string `yaml:"token"`
 	Username     string `yaml:"username"`
 	Password     string `yaml:"password"`
 	ReadUsername string `yaml:"read_username"`
 	ReadPassword string `yaml:"read_password"`
+	// HTTPAllowedHosts are the host names HTTP requests may name in their
+	// Host header (403 otherwise), against DNS rebinding. Empty: only
+	// localhost, 127.0.0.1 and ::1 (and public_host) when the HTTP server
+	// listens on loopback only, no check otherwise. ["*"]: no check.
+	HTTPAllowedHosts []string `yaml:"http_allowed_hosts"`
+}
+
+// Admin reports whether admin credentials (user and password, or token) are set.
+func (a Auth) Admin() bool { return a.Username != "" || a.Token != "" }
+
+// Enabled reports whether any credential is set.
+func (a Auth) Enabled() bool { return a.Admin() || a.ReadUsername != "" }
+
+func (a Auth) validate() error {
+	switch {
+	case (a.Username == "") != (a.Password == ""):
+		return fieldErr("auth.password", "username and password go together")
+	case (a.ReadUsername == "") != (a.ReadPassword == ""):
+		return fieldErr("auth.read_password", "read_username and read_password go together")
+	case a.ReadUsername != "" && !a.Admin():
+		return fieldErr("auth.read_username", "read credentials need admin credentials too "+
+			"(auth.username and auth.password, or auth.token): without them the API would be open")
+	case a.ReadUsername != "" && a.ReadUsername == a.Username:
+		return fieldErr("auth.read_username", "must differ from auth.username")
+	}
+	for i, h := range a.HTTPAllowedHosts {
+		if h == "" || strings.ContainsAny(h, " \t/@?#") || (h == "*" && len(a.HTTPAllowedHosts) > 1) {
+			return fieldErr(fmt.Sprintf("auth.http_allowed_hosts[%d]", i),
+				"must be a host name or IP address without a port, or \"*\" alone")
+		}
+	}
+	return nil
 }
 
 // Limits on clients. 0 means the default; -1 means unlimited.
@@ -211,8 +250,60 @@ type Limits struct {
 	// ReadersPerSource caps RTSP readers and MJPEG viewers of each source
 	// (each counted on its own); default 100.
 	ReadersPerSource int `yaml:"readers_per_source" json:"readers_per_source"`
-	// HTTPConnections caps open HTTP connections; default 1000.
+	// HTTPConnections caps open HTTP connections; default 1000. Beyond
+	// it, new connections wait.
 	HTTPConnections int `yaml:"http_connections" json:"http_connections"`
+	// HTTPConnectionsPerAddress caps the HTTP connections of one client
+	// address; default 32. Beyond it, new ones get 429 and are closed.
+	HTTPConnectionsPerAddress int `yaml:"http_connections_per_address" json:"http_connections_per_address"`
+	// RTSPConnections caps open RTSP connections; default 1000. Beyond it,
+	// and beyond RTSPConnectionsPerAddress (default 32) for one client
+	// address, new connections are closed at once.
+	RTSPConnections           int `yaml:"rtsp_connections" json:"rtsp_connections"`
+	RTSPConnectionsPerAddress int `yaml:"rtsp_connections_per_address" json:"rtsp_connections_per_address"`
+	// AuthFailuresPerMinute is how many failed logins (HTTP and RTSP
+	// together) one address may make in a minute before it is refused
+	// (429, RTSP 503) for the rest of that minute; default 10.
+	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute" json:"auth_failures_per_minute"`
+	// Sources caps the sources that run, config file and API together;
+	// default 256 (policy.go).
+	Sources int `yaml:"sources" json:"sources"`
+}
+
+// limitDefaults are the values Limits' zero fields take.
+var limitDefaults = Limits{ReadersPerSource: 100, HTTPConnections: 1000, HTTPConnectionsPerAddress: 32,
+	RTSPConnections: 1000, RTSPConnectionsPerAddress: 32, AuthFailuresPerMinute: 10}
+
+type namedLimit struct {
+	name string
+	v    *int
+}
+
+// clientLimits lists the client limits with their YAML names.
+func (l *Limits) clientLimits() []namedLimit {
+	return []namedLimit{{"readers_per_source", &l.ReadersPerSource}, {"http_connections", &l.HTTPConnections},
+		{"http_connections_per_address", &l.HTTPConnectionsPerAddress}, {"rtsp_connections", &l.RTSPConnections},
+		{"rtsp_connections_per_address", &l.RTSPConnectionsPerAddress},
+		{"auth_failures_per_minute", &l.AuthFailuresPerMinute}}
+}
+
+func (l *Limits) fillDefaults() {
+	d := limitDefaults
+	defaults := d.clientLimits()
+	for i, lim := range l.clientLimits() {
+		if *lim.v == 0 {
+			*lim.v = *defaults[i].v
+		}
+	}
+}
+
+func (l *Limits) validate() error {
+	for _, lim := range l.clientLimits() {
+		if *lim.v < -1 {
+			return fieldErr("limits."+lim.name, "must be -1 (unlimited), 0 (the default) or more")
+		}
+	}
+	return nil
 }
 
 // HLS settings. Zero values keep the defaults: Low-Latency HLS (fMP4),

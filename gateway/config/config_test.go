@@ -111,10 +111,10 @@ var urlCases = []struct {
 	{"file://remote/srv/a.mp4", true, ErrURLForm, 0, ""},
 	{"v4l2:///dev/video0?size=1280x720&fps=30", true, nil, KindV4L2, "file"},
 	{"v4l2:///etc/passwd", true, ErrURLForm, 0, ""},
-	{"v4l2:///dev/video0?size=big", true, ErrURLForm, 0, ""},
+	{"v4l2:///dev/video0?size=big", true, ErrURLOption, 0, ""},
 	{"v4l2:///dev/video0", false, ErrURLLocal, 0, ""},
 	{"lavfi:testsrc2=size=640x360:rate=25", true, nil, KindLavfi, "none"},
-	{"lavfi:movie=/etc/passwd", true, ErrURLForm, 0, ""},
+	{"lavfi:movie=/etc/passwd", true, ErrURLLavfi, 0, ""},
 	{"lavfi:testsrc2", false, ErrURLLocal, 0, ""},
 	{"concat:/etc/passwd|/etc/shadow", true, ErrURLScheme, 0, ""},
 	{"subfile:,,start,0,end,0,:/etc/passwd", true, ErrURLScheme, 0, ""},
@@ -150,6 +150,12 @@ func FuzzParseSourceURL(f *testing.F) {
 	for _, c := range urlCases {
 		f.Add(c.url, c.allowLocal)
 	}
+	for _, c := range lavfiCases {
+		f.Add("lavfi:"+c.graph, true)
+	}
+	for _, c := range optionCases {
+		f.Add(c.url, true)
+	}
 	f.Fuzz(func(t *testing.T, raw string, allowLocal bool) {
 		u, err := ParseSourceURL(raw, allowLocal)
 		if err != nil {
@@ -164,13 +170,26 @@ func FuzzParseSourceURL(f *testing.F) {
 		if u.Kind == KindNetwork && strings.Contains(u.Whitelist, "file") {
 			t.Fatalf("%q: network input may open files", raw)
 		}
+		// One synthetic source filter, no option naming a file.
+		if u.Kind == KindLavfi && (strings.ContainsAny(u.Input, ",;[]'\\") || strings.Contains(u.Input, "file") ||
+			strings.Contains(u.Input, "movie") || strings.Contains(u.Input, "=/")) {
+			t.Fatalf("%q: lavfi graph %q accepted", raw, u.Input)
+		}
+		// udp and srt options are libav's: never a bind address or port.
+		if _, query, _ := strings.Cut(raw, "?"); u.Kind == KindNetwork && (u.Scheme == "udp" || u.Scheme == "srt") {
+			for _, kv := range strings.Split(query, "&") {
+				if k, v, _ := strings.Cut(kv, "="); k == "localaddr" || k == "localport" || (k == "mode" && v != "caller") {
+					t.Fatalf("%q: bind option accepted", raw)
+				}
+			}
+		}
 	})
 }
 
 func TestMaskURL(t *testing.T) {
 	cases := map[string]string{
 		"rtsp://admin:secret@10.0.0.1/stream": "rtsp://admin:xxxxx@10.0.0.1/stream",
-		"rtsp://admin@10.0.0.1/stream":        "rtsp://admin@10.0.0.1/stream",
+		"rtsp://admin@10.0.0.1/stream":        "rtsp://xxxxx@10.0.0.1/stream", // a lone user name may be a token
 		"rtsp://10.0.0.1/stream":              "rtsp://10.0.0.1/stream",
 		"lavfi:testsrc2":                      "lavfi:testsrc2",
 	}

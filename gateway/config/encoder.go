@@ -30,7 +30,8 @@ const (
 	defaultPreset  = "veryfast"
 	defaultTune    = "zerolatency"
 	defaultCRF     = 23
-	maxDimension   = 8192
+	maxDimension   = 4096
+	maxEncoderFPS  = 120
 	defaultKeyintS = 1
 )
 
@@ -94,8 +95,8 @@ func (e *Encoder) validate(prefix string) error {
 		return fieldErr(prefix+".width", "must be an even number up to %d", maxDimension)
 	case e.Height < 0 || e.Height > maxDimension || e.Height%2 != 0:
 		return fieldErr(prefix+".height", "must be an even number up to %d", maxDimension)
-	case e.FPS < 0 || e.FPS > 240:
-		return fieldErr(prefix+".fps", "must be between 0 and 240")
+	case !(e.FPS >= 0 && e.FPS <= maxEncoderFPS): // also refuses NaN
+		return fieldErr(prefix+".fps", "must be above 0 and at most %d (0 keeps the input's)", maxEncoderFPS)
 	}
 	return nil
 }

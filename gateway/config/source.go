@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"time"
 )
 
 // Hardware acceleration choices for decoding.
@@ -51,6 +52,11 @@ type Source struct {
 	// for the next packet once running.
 	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitzero"`
 	ReadTimeout    Duration `yaml:"read_timeout,omitempty" json:"read_timeout,omitzero"`
+	// TLSVerify false accepts any certificate from an https, rtsps or
+	// rtmps source; by default it must chain to the system's CAs, or to
+	// CAFile (a PEM file; config file only, or api_local_sources).
+	TLSVerify *bool  `yaml:"tls_verify,omitempty" json:"tls_verify,omitempty"`
+	CAFile    string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
 }
 
 // Transcoding reports whether the source is decoded and re-encoded.
@@ -64,12 +70,33 @@ func (s *Source) VisionOn() bool {
 }
 
 // Validate checks one source. allowLocal permits file://, v4l2:// and
-// lavfi: URLs.
+// lavfi: URLs, and ca_file.
 func (s *Source) Validate(allowLocal bool) error {
+	return s.validate(sourcePolicy{allowLocal: allowLocal, allowCAFile: allowLocal})
+}
+
+// sourcePolicy says what a source's origin may use: config-file sources
+// may always name a ca_file; API sources only with api_local_sources.
+type sourcePolicy struct {
+	allowLocal  bool
+	allowCAFile bool
+}
+
+// Bounds of a source's numbers.
+const (
+	minTimeout     = 100 * time.Millisecond
+	maxTimeout     = 2 * time.Minute
+	minVisionFPS   = 0.01
+	maxVisionFPS   = 120
+	visionFPSField = "vision.fps"
+)
+
+func (s *Source) validate(p sourcePolicy) error {
 	if !nameRe.MatchString(s.Name) {
 		return fieldErr("name", "must match %s", nameRe)
 	}
-	if _, err := ParseSourceURL(s.URL, allowLocal); err != nil {
+	u, err := ParseSourceURL(s.URL, p.allowLocal)
+	if err != nil {
 		return fieldErr("url", "%v", err)
 	}
 	if s.Transport != "" && !oneOf(s.Transport, transports) {
@@ -81,8 +108,25 @@ func (s *Source) Validate(allowLocal bool) error {
 	if err := s.Encoder.validate("encoder"); err != nil {
 		return err
 	}
-	if s.Vision != nil && (s.Vision.FPS < 0 || s.Vision.FPS > 120) {
-		return fieldErr("vision.fps", "must be between 0 and 120")
+	if err := s.validateTLS(u, p.allowCAFile); err != nil {
+		return err
+	}
+	return s.validateNumbers()
+}
+
+func (s *Source) validateNumbers() error {
+	for _, t := range []struct {
+		field string
+		d     time.Duration
+	}{{"connect_timeout", s.ConnectTimeout.D}, {"read_timeout", s.ReadTimeout.D}} {
+		if t.d != 0 && (t.d < minTimeout || t.d > maxTimeout) {
+			return fieldErr(t.field, "must be between %v and %v (0 takes the default)", minTimeout, maxTimeout)
+		}
+	}
+	// fps is a rate: a tiny one overflows the sampler's interval into
+	// "every frame". NaN fails every comparison, so it is refused too.
+	if v := s.Vision; v != nil && v.FPS != 0 && !(v.FPS >= minVisionFPS && v.FPS <= maxVisionFPS) {
+		return fieldErr(visionFPSField, "must be 0 (the default) or between %g and %d", minVisionFPS, maxVisionFPS)
 	}
 	return nil
 }

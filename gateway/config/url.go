@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -39,6 +40,9 @@ type SourceURL struct {
 	// read no faster than the frame rate.
 	Loop     bool
 	RealTime bool
+	// Egress, when set, is checked at connect time against the host's
+	// addresses (see Config.SourceInput).
+	Egress *EgressPolicy
 }
 
 // Protocol whitelists per URL scheme, in libavformat's protocol names.
@@ -58,6 +62,12 @@ var (
 	ErrURLScheme = errors.New("unsupported URL scheme")
 	ErrURLLocal  = errors.New("local sources are not enabled")
 	ErrURLForm   = errors.New("malformed URL")
+	// ErrURLLavfi: a lavfi graph outside the allow-list of source filters
+	// and their options.
+	ErrURLLavfi = errors.New("lavfi graph not allowed")
+	// ErrURLOption: a query parameter libav would take as an option,
+	// outside the scheme's allow-list or its bounds.
+	ErrURLOption = errors.New("URL option not allowed")
 )
 
 const maxURLLength = 4096
@@ -88,6 +98,9 @@ func ParseSourceURL(raw string, allowLocal bool) (*SourceURL, error) {
 		if u.Host == "" {
 			return nil, fmt.Errorf("%w: %s URL needs a host", ErrURLForm, scheme)
 		}
+		if err := checkNetworkQuery(scheme, raw); err != nil {
+			return nil, err
+		}
 		return &SourceURL{Kind: KindNetwork, Scheme: scheme, Input: raw, Whitelist: wl}, nil
 	}
 	switch scheme {
@@ -108,45 +121,84 @@ func parseLocal(scheme string, u *url.URL) (*SourceURL, error) {
 	if !path.IsAbs(p) || p != u.Path {
 		return nil, fmt.Errorf("%w: path must be absolute and clean", ErrURLForm)
 	}
-	q := u.Query()
-	if scheme == "file" {
-		loop := q.Get("loop") != "false"
-		return &SourceURL{Kind: KindFile, Scheme: scheme, Input: p, Whitelist: "file",
-			Loop: loop, RealTime: true}, nil
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query: %v", ErrURLForm, err)
 	}
+	if scheme == "file" {
+		return parseFile(p, q)
+	}
+	return parseV4L2(p, q)
+}
+
+func parseFile(p string, q url.Values) (*SourceURL, error) {
+	if err := onlyParams(q, "loop"); err != nil {
+		return nil, err
+	}
+	loop := true
+	switch q.Get("loop") {
+	case "", "true":
+	case "false":
+		loop = false
+	default:
+		return nil, fmt.Errorf("%w: loop must be true or false", ErrURLOption)
+	}
+	return &SourceURL{Kind: KindFile, Scheme: "file", Input: p, Whitelist: "file",
+		Loop: loop, RealTime: true}, nil
+}
+
+// v4l2Formats are the capture formats a v4l2:// URL may ask for.
+var v4l2Formats = []string{"mjpeg", "h264", "yuyv422", "uyvy422", "nv12", "nv21", "yuv420p", "rgb24", "bgr24", "gray"}
+
+// Bounds of v4l2 capture settings.
+const (
+	maxCaptureDimension = 8192
+	maxCaptureFPS       = 240
+)
+
+var fpsRe = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,6})?$`)
+
+func parseV4L2(p string, q url.Values) (*SourceURL, error) {
 	if !strings.HasPrefix(p, "/dev/") {
 		return nil, fmt.Errorf("%w: v4l2 path must be under /dev/", ErrURLForm)
+	}
+	if err := onlyParams(q, "size", "fps", "format"); err != nil {
+		return nil, err
 	}
 	opts := map[string]string{}
 	if v := q.Get("size"); v != "" {
 		if !validSize(v) {
-			return nil, fmt.Errorf("%w: size must look like 1280x720", ErrURLForm)
+			return nil, fmt.Errorf("%w: size must look like 1280x720, each at most %d", ErrURLOption, maxCaptureDimension)
 		}
 		opts["video_size"] = v
 	}
 	if v := q.Get("fps"); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err != nil || f <= 0 || f > 240 {
-			return nil, fmt.Errorf("%w: fps must be a number between 0 and 240", ErrURLForm)
+		if f, err := strconv.ParseFloat(v, 64); !fpsRe.MatchString(v) || err != nil || f <= 0 || f > maxCaptureFPS {
+			return nil, fmt.Errorf("%w: fps must be a number above 0 and at most %d", ErrURLOption, maxCaptureFPS)
 		}
 		opts["framerate"] = v
 	}
 	if v := q.Get("format"); v != "" {
+		if !oneOf(v, v4l2Formats) {
+			return nil, fmt.Errorf("%w: format must be one of %v", ErrURLOption, v4l2Formats)
+		}
 		opts["input_format"] = v
 	}
-	return &SourceURL{Kind: KindV4L2, Scheme: scheme, Input: p, Format: "video4linux2",
+	return &SourceURL{Kind: KindV4L2, Scheme: "v4l2", Input: p, Format: "video4linux2",
 		Options: opts, Whitelist: "file"}, nil
 }
 
-func parseLavfi(graph string) (*SourceURL, error) {
-	if graph == "" {
-		return nil, fmt.Errorf("%w: lavfi needs a filter graph, e.g. lavfi:testsrc2=size=640x360:rate=25", ErrURLForm)
+// onlyParams refuses query parameters outside names, and repeated ones.
+func onlyParams(q url.Values, names ...string) error {
+	for k, vs := range q {
+		if !oneOf(k, names) {
+			return fmt.Errorf("%w: %q (allowed: %s)", ErrURLOption, k, strings.Join(names, ", "))
+		}
+		if len(vs) > 1 {
+			return fmt.Errorf("%w: %q given twice", ErrURLOption, k)
+		}
 	}
-	// movie/amovie read arbitrary files; a lavfi source generates video.
-	if strings.Contains(graph, "movie") {
-		return nil, fmt.Errorf("%w: lavfi movie filters are not allowed", ErrURLForm)
-	}
-	return &SourceURL{Kind: KindLavfi, Scheme: "lavfi", Input: graph, Format: "lavfi",
-		Whitelist: "none", RealTime: true}, nil
+	return nil
 }
 
 func validSize(s string) bool {
@@ -156,31 +208,5 @@ func validSize(s string) bool {
 	}
 	wi, err1 := strconv.Atoi(w)
 	hi, err2 := strconv.Atoi(h)
-	return err1 == nil && err2 == nil && wi > 0 && hi > 0 && wi <= maxDimension && hi <= maxDimension
-}
-
-// MaskURL hides the password of a URL's credentials, for logs and status.
-func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return maskUnparsed(raw)
-	}
-	if u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
-
-// maskUnparsed hides everything between "://" and the last "@" of a URL
-// that does not parse: its password cannot be told apart reliably.
-func maskUnparsed(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	at := strings.LastIndex(rest, "@")
-	if !ok || at < 0 {
-		return raw
-	}
-	return scheme + "://xxxxx" + rest[at:]
+	return err1 == nil && err2 == nil && wi > 0 && hi > 0 && wi <= maxCaptureDimension && hi <= maxCaptureDimension
 }

@@ -1,11 +1,16 @@
 package rtsp
 
 import (
+	"cmp"
 	"errors"
+	"net/netip"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 )
 
@@ -23,13 +28,72 @@ func status(code base.StatusCode) *base.Response {
 	return &base.Response{StatusCode: code}
 }
 
-// authorized checks read credentials; a wrong or missing one gets 401
-// (gortsplib adds the challenge, and closes connections that guess wrong).
+// Account is a user name and password that grants reading. AnyUser
+// accepts Pass with any (non-empty) user name: the admin token.
+type Account struct {
+	User, Pass string
+	AnyUser    bool
+}
+
+// Throttle counts failed logins per address and blocks addresses that
+// failed too often; web.Throttle is one, shared with HTTP.
+type Throttle interface {
+	Blocked(ip netip.Addr) (retry time.Duration, blocked bool)
+	Fail(ip netip.Addr)
+}
+
+// ErrThrottled closes the connection of an address the Throttle blocks.
+var ErrThrottled = errors.New("rtsp: too many failed logins from this address")
+
+// authorized checks a reader's credentials: a missing one gets 401 with
+// the challenge, a wrong one 401 and the connection closed (gortsplib),
+// and an address that failed too often 503 with Retry-After, closed too.
 func (h *handler) authorized(conn *gortsplib.ServerConn, req *base.Request) (*base.Response, error) {
-	if h.s.ReadUser == "" || conn.VerifyCredentials(req, h.s.ReadUser, h.s.ReadPass) {
+	if len(h.s.Accounts) == 0 {
 		return nil, nil
 	}
+	ip := remoteIP(conn)
+	if th := h.s.Throttle; th != nil {
+		if wait, blocked := th.Blocked(ip); blocked {
+			secs := int((wait + time.Second - 1) / time.Second)
+			return &base.Response{StatusCode: base.StatusServiceUnavailable,
+				Header: base.Header{"Retry-After": base.HeaderValue{strconv.Itoa(secs)}}}, ErrThrottled
+		}
+	}
+	var given headers.Authorization
+	offered := given.Unmarshal(req.Header["Authorization"]) == nil && given.Username != ""
+	// Verified even when nothing was offered: that makes the Digest nonce
+	// gortsplib's challenge carries.
+	if h.s.verify(conn, req, given.Username) && offered {
+		return nil, nil
+	}
+	if offered && h.s.Throttle != nil {
+		h.s.Throttle.Fail(ip)
+	}
 	return status(base.StatusUnauthorized), liberrors.ErrServerAuth{}
+}
+
+// verify checks every account (so that timing does not tell which exists).
+func (s *Server) verify(conn *gortsplib.ServerConn, req *base.Request, user string) bool {
+	ok := false
+	for _, a := range s.Accounts {
+		name := a.User
+		if a.AnyUser {
+			name = cmp.Or(user, "-") // gortsplib refuses to check an empty name
+		}
+		if conn.VerifyCredentials(req, name, a.Pass) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+func remoteIP(conn *gortsplib.ServerConn) netip.Addr {
+	ap, err := netip.ParseAddrPort(conn.NetConn().RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
 }
 
 func (h *handler) OnDescribe(

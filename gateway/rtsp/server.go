@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -68,13 +69,23 @@ type Server struct {
 	RingSize int
 	// Log may be nil.
 	Log *slog.Logger
-	// ReadUser and ReadPass, when ReadUser is set, are required of every
-	// reader (Basic or Digest, as the client offers).
-	ReadUser, ReadPass string
+	// Accounts, when there are any, are the credentials a reader must
+	// give (Basic or Digest, as the client offers); empty: open.
+	Accounts []Account
+	// Throttle, when set, counts failed logins and refuses (503 with
+	// Retry-After, then closes) the addresses it blocks.
+	Throttle Throttle
 	// MaxReaders per path; 0 is unlimited. Over the limit, PLAY gets 503.
 	MaxReaders int
+	// Listen, when set, opens the RTSP (TCP) listener in net.Listen's
+	// place: a wrapper can cap connections there.
+	Listen func(network, address string) (net.Listener, error)
+	// OnFail, when set, is called once if the server stops serving on its
+	// own (its listener died); Err reports the same error.
+	OnFail func(error)
 
 	mu      sync.Mutex
+	failure error
 	srv     *gortsplib.Server
 	cfg     settings
 	paths   map[string]*path
@@ -100,6 +111,7 @@ func (s *Server) Start() error {
 		Handler:        &handler{s: s},
 		RTSPAddress:    s.Addr,
 		WriteQueueSize: s.cfg.writeQueueSize,
+		Listen:         s.Listen,
 	}
 	udp, err := configureUDP(srv, s.UDPRTPAddress, s.UDPRTCPAddress)
 	if err != nil {
@@ -116,7 +128,50 @@ func (s *Server) Start() error {
 	for _, p := range s.paths {
 		s.startPathLocked(p)
 	}
+	s.wg.Add(1)
+	go s.watch(srv)
 	return nil
+}
+
+// ListenerError says the RTSP server stopped serving on its own.
+type ListenerError struct{ Err error }
+
+func (e *ListenerError) Error() string { return "rtsp: server stopped serving: " + e.Err.Error() }
+
+// Unwrap returns the error the server stopped with.
+func (e *ListenerError) Unwrap() error { return e.Err }
+
+// watch waits for gortsplib's server to end. It ends at Close, or on its
+// own when its listener fails: that is logged, kept for Err and given to
+// OnFail, so that the process does not go on deaf while looking healthy.
+func (s *Server) watch(srv *gortsplib.Server) {
+	defer s.wg.Done()
+	err := srv.Wait()
+	if err == nil {
+		err = errors.New("ended without an error")
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.failure = &ListenerError{Err: err}
+		err = s.failure
+	}
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	s.cfg.log.Error("rtsp: no longer accepting connections", "err", err)
+	if s.OnFail != nil {
+		s.OnFail(err)
+	}
+}
+
+// Err returns a *ListenerError once the server has stopped serving on its
+// own; nil while it serves, and after a Close that came first.
+func (s *Server) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failure
 }
 
 func (s *Server) config() settings {
