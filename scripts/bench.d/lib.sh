@@ -65,7 +65,7 @@ gw_config() {
 allow_local_sources: true
 rtsp_rtp_address: "off"
 rtsp_rtcp_address: "off"
-limits: {readers_per_source: 500, http_connections: 5000}
+limits: {readers_per_source: 500, http_connections: 5000, http_connections_per_address: -1, rtsp_connections: 5000, rtsp_connections_per_address: -1}
 sources:
 EOF
 }
