@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"net"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -27,13 +29,21 @@ type retryWaiter interface {
 // one that did not: a camera that comes back is retried within about a
 // second, while a dead one keeps its backoff, and so does a host that
 // answers all along (its stream is what fails). Probes run in the
-// pipeline's goroutine and end with its context.
+// pipeline's goroutine and end with its context. Under an egress policy
+// a probe connects only where the input itself may: to an address of the
+// host that the policy allows.
 type waiter struct {
 	addr    string // host:port to probe; "" waits without probing
 	every   time.Duration
 	timeout time.Duration
+	policy  hostPolicy // nil: no egress check
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	down    bool // the last probe got no answer
+}
+
+// hostPolicy is the egress check a source's connections go through.
+type hostPolicy interface {
+	CheckHost(host string, addrs []netip.Addr) error
 }
 
 func newWaiter(u *config.SourceURL, every time.Duration) *waiter {
@@ -42,6 +52,11 @@ func newWaiter(u *config.SourceURL, every time.Duration) *waiter {
 	}
 	w := &waiter{addr: probeAddr(u), every: every, timeout: min(probeTimeout, every),
 		dial: (&net.Dialer{}).DialContext}
+	if u != nil {
+		if p := u.HostPolicy(); p != nil {
+			w.policy = p
+		}
+	}
 	if every < 0 {
 		w.addr = ""
 	}
@@ -61,6 +76,8 @@ func (w *waiter) wait(ctx context.Context, d time.Duration) bool {
 	}
 	for {
 		select {
+		case <-ctx.Done():
+			return false
 		case <-end.C:
 			return true
 		case <-tick.C:
@@ -82,12 +99,45 @@ func (w *waiter) cameBack(ctx context.Context) bool {
 func (w *waiter) probe(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	c, err := w.dial(ctx, "tcp", w.addr)
+	addr, err := w.target(ctx)
+	if err != nil {
+		return false
+	}
+	c, err := w.dial(ctx, "tcp", addr)
 	if err != nil {
 		return false
 	}
 	_ = c.Close()
 	return true
+}
+
+var errNoAddress = errors.New("host has no address")
+
+// target is where a probe connects: the source's host and port, or under
+// an egress policy the host's first address, once the policy allowed the
+// addresses the host resolves to (so a name cannot resolve elsewhere
+// between the check and the connect).
+func (w *waiter) target(ctx context.Context) (string, error) {
+	if w.policy == nil {
+		return w.addr, nil
+	}
+	host, port, err := net.SplitHostPort(w.addr)
+	if err != nil {
+		return "", err
+	}
+	addrs := []netip.Addr{}
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = append(addrs, a)
+	} else if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return "", err
+	}
+	if len(addrs) == 0 {
+		return "", errNoAddress
+	}
+	if err := w.policy.CheckHost(host, addrs); err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(addrs[0].String(), port), nil
 }
 
 // probePorts are the default ports of the schemes that run over TCP; srt

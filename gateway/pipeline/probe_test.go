@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -73,12 +75,20 @@ func testWaiter(d *fakeDial) *waiter {
 	return w
 }
 
-// timedWait runs w.wait(d) and reports its result and how long it took.
+// timedWait runs w.wait(d) and reports its result and how long it took;
+// a wait still running after the test's patience fails the test.
 func timedWait(t *testing.T, ctx context.Context, w retryWaiter, d time.Duration) (bool, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	ok := w.wait(ctx, d)
-	return ok, time.Since(start)
+	res := make(chan bool, 1)
+	go func() { res <- w.wait(ctx, d) }()
+	select {
+	case ok := <-res:
+		return ok, time.Since(start)
+	case <-time.After(patience):
+		t.Fatalf("wait(%v) still running after %v", d, patience)
+		return false, 0
+	}
 }
 
 // A host that did not answer and then answers ends a long wait at once,
@@ -236,5 +246,46 @@ func TestStopEndsAProbingBackoff(t *testing.T) {
 	}
 	if n := probes.Load(); n != after {
 		t.Errorf("%d probes after Stop returned", n-after)
+	}
+}
+
+// fakePolicy refuses every address when deny is set.
+type fakePolicy struct{ deny bool }
+
+func (p fakePolicy) CheckHost(host string, _ []netip.Addr) error {
+	if p.deny {
+		return errors.New("egress: " + host + " refused")
+	}
+	return nil
+}
+
+// Under an egress policy that refuses the host, no probe connects and
+// the backoff runs in full; one that allows it sees probes to the
+// checked address only.
+func TestWaiterProbesOnlyWhereEgressAllows(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		deny  bool
+		dials bool
+	}{{"refused", true, false}, {"allowed", false, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			d := &fakeDial{up: func(int) bool { return false }}
+			u, _ := config.ParseSourceURL("rtsp://10.1.2.3:8554/live", false)
+			w := newWaiter(u, 10*time.Millisecond)
+			w.dial, w.policy = d.dial, fakePolicy{deny: c.deny}
+			const backoff = 100 * time.Millisecond
+			if ok, took := timedWait(t, t.Context(), w, backoff); !ok || took < backoff {
+				t.Errorf("wait = %v after %v, want true after the full %v", ok, took, backoff)
+			}
+			calls := d.calls()
+			if (len(calls) > 0) != c.dials {
+				t.Fatalf("%d probes connected, want connections: %v", len(calls), c.dials)
+			}
+			for _, call := range calls {
+				if call != "tcp 10.1.2.3:8554" {
+					t.Errorf("a probe went to %q", call)
+				}
+			}
+		})
 	}
 }
