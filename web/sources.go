@@ -138,6 +138,8 @@ func (a *api) fail(c *gin.Context, name string, err error) {
 		writeError(c, http.StatusNotFound, fmt.Sprintf("source %q not found", name))
 	case errors.Is(err, manager.ErrExists):
 		writeError(c, http.StatusConflict, fmt.Sprintf("source %q already exists", name))
+	case errors.Is(err, config.ErrSourceLimit):
+		writeError(c, http.StatusServiceUnavailable, err.Error())
 	default:
 		a.log.Error("web: source manager failed", "method", c.Request.Method,
 			"path", c.Request.URL.Path, "err", redact(err.Error()))

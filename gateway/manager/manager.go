@@ -70,9 +70,10 @@ type Manager struct {
 	inflight  sync.WaitGroup // changes in progress, for Close
 	closeOnce sync.Once
 
-	mu      sync.RWMutex
-	entries map[string]*entry
-	closed  bool
+	mu       sync.RWMutex
+	entries  map[string]*entry
+	reserved int // slots of limits.sources taken by Adds in flight
+	closed   bool
 }
 
 type entry struct {
@@ -152,8 +153,9 @@ func (m *Manager) start(src config.Source, fromAPI bool, stage Stage) *entry {
 
 func (m *Manager) newPipeline(src config.Source, e *entry) runner {
 	resolved := m.opts.Config.Resolve(src)
-	// Validated already, so the URL parses.
-	u, _ := config.ParseSourceURL(resolved.URL, true)
+	// Validated already, so the URL parses. SourceInput adds the
+	// source's TLS options and, for API sources, the egress check.
+	u, _ := m.opts.Config.SourceInput(resolved, e.fromAPI)
 	var stage pipeline.FrameStage
 	if e.stage != nil {
 		stage = e.stage
@@ -271,12 +273,10 @@ func (m *Manager) lookup(name string) (*entry, bool) {
 	return e, ok
 }
 
-// validate applies the API's URL policy: local sources only when allowed.
+// validate applies the API's rules: local sources and ca_file only when
+// allowed, the egress policy, the models directory.
 func (m *Manager) validate(src *config.Source) error {
-	if err := src.Validate(m.opts.Config.APILocalSources); err != nil {
-		return err
-	}
-	return m.opts.Config.CheckModelFiles(src.Vision, nil)
+	return m.opts.Config.ValidateAPISource(src, nil)
 }
 
 // validateSaved checks a state-file source: it came through the API, so

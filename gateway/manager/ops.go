@@ -21,6 +21,11 @@ func (m *Manager) Add(src config.Source) (Status, error) {
 	if _, ok := m.lookup(src.Name); ok {
 		return Status{}, fmt.Errorf("%w: %s", ErrExists, src.Name)
 	}
+	release, err := m.reserve()
+	if err != nil {
+		return Status{}, err
+	}
+	defer release()
 	stage, err := m.makeStage(src)
 	if err != nil {
 		return Status{}, err
@@ -82,11 +87,25 @@ func (m *Manager) patched(e *entry, patch json.RawMessage) (config.Source, error
 	if src.Name != e.src.Name {
 		return src, &config.ValidationError{Field: "name", Reason: "cannot be changed"}
 	}
-	// An unchanged URL passed the policy when the source was added.
-	if err := src.Validate(src.URL == e.src.URL || m.opts.Config.APILocalSources); err != nil {
-		return src, err
+	// An unchanged URL (or ca_file) passed the policy when it was added.
+	return src, m.opts.Config.ValidateAPISource(&src, &e.src)
+}
+
+// reserve takes one of limits.sources' slots for a source being added
+// (Adds of different names run at once); release gives it back, after
+// start has counted the source in entries.
+func (m *Manager) reserve() (release func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.opts.Config.CheckSourceCount(len(m.entries) + m.reserved); err != nil {
+		return nil, err
 	}
-	return src, m.opts.Config.CheckModelFiles(src.Vision, e.src.Vision)
+	m.reserved++
+	return func() {
+		m.mu.Lock()
+		m.reserved--
+		m.mu.Unlock()
+	}, nil
 }
 
 // updateVision applies a detector change without touching the video.

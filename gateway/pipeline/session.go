@@ -42,6 +42,7 @@ func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*
 		URL: u.Input, Format: u.Format, Options: u.Options, Whitelist: u.Whitelist,
 		Transport: o.Source.Transport, ConnectTimeout: o.Source.ConnectTimeout.D,
 		ReadTimeout: o.Source.ReadTimeout.D, RealTime: u.RealTime, Loop: u.Loop,
+		Egress: u.HostPolicy(),
 	})
 	if errors.Is(err, transcode.ErrNoWhitelist) {
 		return nil, fmt.Errorf("%w: %w", errPermanent, err)
