@@ -51,7 +51,7 @@ FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
 	./transcode/:FuzzDecodeCorruptH264 ./gateway/media/:FuzzSplitAnnexB \
 	./gateway/pipeline/:FuzzTimelineMonotonic ./gateway/mqtt/:FuzzTopicLevel \
 	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics \
-	./transcode/:FuzzHostileCamera@60x
+	./gateway/config/:FuzzMaskURL ./transcode/:FuzzHostileCamera@60x
 FUZZTIME ?= 60s
 SHORT ?=
 fuzz: setup-test
