@@ -18,6 +18,7 @@ type Reading struct {
 	Frames        int // access units received
 	Width, Height int // from the SPS (SDP or in band)
 	NonMonotonic  int // access units whose timestamp did not increase
+	Timed         int // access units with a timestamp (the ones checked)
 	// BeforeIDR counts units that arrived before the first keyframe:
 	// an RTSP reader joins mid-GOP and waits for the next one.
 	BeforeIDR  int
@@ -61,11 +62,13 @@ func Read(url, protocol string, d time.Duration) (*Reading, error) {
 		return nil, err
 	}
 	c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		// Every packet goes by the clock: gortsplib starts it on the first
+		// packet of a keyframe, which never completes a frame.
+		pts, ok := c.PacketPTS(medi, pkt)
 		au, err := dec.Decode(pkt)
 		if err != nil {
 			return // rtph264.ErrMorePacketsNeeded and friends
 		}
-		pts, ok := c.PacketPTS(medi, pkt)
 		mu.Lock()
 		defer mu.Unlock()
 		r.observe(au, pts, ok, &last, start)
@@ -105,6 +108,7 @@ func (r *Reading) observe(au [][]byte, pts int64, ok bool, last *int64, start ti
 		}
 	}
 	if ok {
+		r.Timed++
 		if pts <= *last {
 			r.NonMonotonic++
 		}
