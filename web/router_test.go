@@ -106,7 +106,7 @@ func TestInternalErrorsAreLoggedMasked(t *testing.T) {
 		t.Errorf("error answer %q", e.Error)
 	}
 	out := logs.String()
-	if strings.Contains(out, "secret") || !strings.Contains(out, "u:xxxxx@h") ||
+	if strings.Contains(out, "secret") || !strings.Contains(out, "xxxxx:xxxxx@h") ||
 		!strings.Contains(out, "handler panic") || !strings.Contains(out, "source manager failed") {
 		t.Fatalf("logs: %s", out)
 	}
@@ -136,9 +136,9 @@ func TestRedact(t *testing.T) {
 	cases := map[string]string{
 		"no url here":                          "no url here",
 		"open rtsp://h/s failed":               "open rtsp://h/s failed",
-		"open rtsp://u:pw@h/s failed":          "open rtsp://u:xxxxx@h/s failed",
+		"open rtsp://u:pw@h/s failed":          "open rtsp://xxxxx:xxxxx@h/s failed",
 		`parse "rtsp://u:pw@h:x/s": bad port`:  `parse "rtsp://xxxxx@h:x/s": bad port`,
-		"a rtmp://a:b@c/d, b srt://e:f@g:1/h.": "a rtmp://a:xxxxx@c/d, b srt://e:xxxxx@g:1/h.",
+		"a rtmp://a:b@c/d, b srt://e:f@g:1/h.": "a rtmp://xxxxx:xxxxx@c/d, b srt://xxxxx:xxxxx@g:1/h.",
 	}
 	for in, want := range cases {
 		if got := redact(in); got != want {

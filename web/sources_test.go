@@ -153,7 +153,7 @@ func TestGetDeleteSource(t *testing.T) {
 		case 200:
 			var st manager.Status
 			decodeJSON(t, rec, &st)
-			if rec.Code != 200 || st.Name != "cam0" || st.Source.URL != "rtsp://admin:xxxxx@cam.example/cam0" {
+			if rec.Code != 200 || st.Name != "cam0" || st.Source.URL != "rtsp://xxxxx:xxxxx@cam.example/cam0" {
 				t.Errorf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body)
 			}
 		case 204:

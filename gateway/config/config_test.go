@@ -188,7 +188,7 @@ func FuzzParseSourceURL(f *testing.F) {
 
 func TestMaskURL(t *testing.T) {
 	cases := map[string]string{
-		"rtsp://admin:secret@10.0.0.1/stream": "rtsp://admin:xxxxx@10.0.0.1/stream",
+		"rtsp://admin:secret@10.0.0.1/stream": "rtsp://xxxxx:xxxxx@10.0.0.1/stream",
 		"rtsp://admin@10.0.0.1/stream":        "rtsp://xxxxx@10.0.0.1/stream", // a lone user name may be a token
 		"rtsp://10.0.0.1/stream":              "rtsp://10.0.0.1/stream",
 		"lavfi:testsrc2":                      "lavfi:testsrc2",

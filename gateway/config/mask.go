@@ -46,9 +46,7 @@ func MaskURL(raw string) string {
 	if u.User != nil {
 		_, hasPassword := u.User.Password()
 		switch {
-		case hasPassword && !qHit && !fHit:
-			u.User = url.UserPassword(u.User.Username(), masked)
-		case hasPassword:
+		case hasPassword: // the user name goes too: half a login is still a clue
 			u.User = url.UserPassword(masked, masked)
 		case u.User.Username() != "":
 			u.User = url.User(masked)

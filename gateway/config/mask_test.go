@@ -7,7 +7,7 @@ import (
 )
 
 var maskCases = []struct{ in, want string }{
-	{"rtsp://admin:secret@10.0.0.1/stream", "rtsp://admin:xxxxx@10.0.0.1/stream"},
+	{"rtsp://admin:secret@10.0.0.1/stream", "rtsp://xxxxx:xxxxx@10.0.0.1/stream"},
 	{"rtsp://10.0.0.1/stream", "rtsp://10.0.0.1/stream"},
 	{"lavfi:testsrc2", "lavfi:testsrc2"},
 	// issue 13: credentials in the query
