@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -147,13 +145,6 @@ func (a *api) fail(c *gin.Context, name string, err error) {
 	}
 }
 
-var urlRe = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://\S+`)
-
-// redact masks the password of every URL in a message. Status already
+// redact masks the credentials of every URL in a message. Status already
 // carries masked URLs, but error texts come from code web does not own.
-func redact(msg string) string {
-	return urlRe.ReplaceAllStringFunc(msg, func(u string) string {
-		trimmed := strings.TrimRight(u, `"'),;:.`) // quoting around the URL
-		return config.MaskURL(trimmed) + u[len(trimmed):]
-	})
-}
+func redact(msg string) string { return config.MaskURLsIn(msg) }

@@ -268,7 +268,7 @@ func (p publisher) Protocol() string { return p.protocol }
 func routeLibavLogs(log *slog.Logger) {
 	astiav.SetLogLevel(astiav.LogLevelError)
 	astiav.SetLogCallback(func(c astiav.Classer, l astiav.LogLevel, _, msg string) {
-		log.Debug("libav", "msg", trimNewline(msg), "level", int(l))
+		log.Debug("libav", "msg", config.MaskURLsIn(trimNewline(msg)), "level", int(l))
 	})
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -118,4 +119,15 @@ func maskUnparsed(raw string) string {
 		return scheme + "://" + rest
 	}
 	return rest
+}
+
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://\S+`)
+
+// MaskURLsIn masks the credentials of every URL in a free text (an error,
+// a log line from libav).
+func MaskURLsIn(msg string) string {
+	return urlInText.ReplaceAllStringFunc(msg, func(u string) string {
+		trimmed := strings.TrimRight(u, `"'),;:.`) // quoting around the URL
+		return MaskURL(trimmed) + u[len(trimmed):]
+	})
 }
