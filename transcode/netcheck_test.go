@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/visiongate/visiongate/internal/testnet"
 	"math/big"
 	"net"
 	"net/http"
@@ -166,26 +167,10 @@ func (d *denyLoopback) CheckHost(host string, addrs []netip.Addr) error {
 // Issue 13 item 14: the egress check runs after resolving the host name,
 // and a refused source never connects.
 func TestEgressCheckedAfterResolving(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	port, accepted := testnet.CountingListener(t)
 	policy := &denyLoopback{}
 	for _, host := range []string{"localhost", "127.0.0.1"} {
-		_, err = OpenInput(t.Context(), InputOptions{URL: "rtsp://" + net.JoinHostPort(host, port) + "/cam",
+		_, err := OpenInput(t.Context(), InputOptions{URL: "rtsp://" + net.JoinHostPort(host, port) + "/cam",
 			Whitelist: "rtsp,rtp,srtp,udp,tcp", ConnectTimeout: 5 * time.Second, Egress: policy})
 		if !errors.Is(err, ErrEgressDenied) || !strings.Contains(err.Error(), "denied network") {
 			t.Fatalf("%s: err = %v, want ErrEgressDenied", host, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/visiongate/visiongate/internal/testnet"
 	"io"
 	"net"
 	"net/http"
@@ -26,17 +27,6 @@ func acceptAll(ln net.Listener) <-chan net.Conn {
 		}
 	}()
 	return out
-}
-
-func dialFrom(t *testing.T, local, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // closedByPeer reports whether the other end closed c (EOF or reset)
@@ -68,13 +58,13 @@ func TestLimitListenerPerAddress(t *testing.T) {
 	defer ln.Close()
 	conns := acceptAll(ln)
 	addr := raw.Addr().String()
-	c1, c2 := dialFrom(t, "127.0.0.1", addr), dialFrom(t, "127.0.0.1", addr)
+	c1, c2 := testnet.DialFrom(t, "127.0.0.1", addr), testnet.DialFrom(t, "127.0.0.1", addr)
 	s1, s2 := accepted(t, conns, "first"), accepted(t, conns, "second")
-	third := dialFrom(t, "127.0.0.1", addr)
+	third := testnet.DialFrom(t, "127.0.0.1", addr)
 	if !closedByPeer(third) {
 		t.Error("third connection from one address left open")
 	}
-	other := dialFrom(t, "127.0.0.2", addr)
+	other := testnet.DialFrom(t, "127.0.0.2", addr)
 	accepted(t, conns, "another address")
 	if n := ln.Open(); n != 3 || ln.Refused() != 1 {
 		t.Errorf("open %d refused %d, want 3 and 1", n, ln.Refused())
@@ -90,7 +80,7 @@ func TestLimitListenerPerAddress(t *testing.T) {
 		}
 	}
 	s1.Close() // a slot frees: the address may connect again
-	dialFrom(t, "127.0.0.1", addr)
+	testnet.DialFrom(t, "127.0.0.1", addr)
 	accepted(t, conns, "a connection after one closed")
 }
 
@@ -101,11 +91,11 @@ func TestLimitListenerTotal(t *testing.T) {
 	defer ln.Close()
 	conns := acceptAll(ln)
 	addr := raw.Addr().String()
-	dialFrom(t, "127.0.0.1", addr)
-	dialFrom(t, "127.0.0.2", addr)
+	testnet.DialFrom(t, "127.0.0.1", addr)
+	testnet.DialFrom(t, "127.0.0.2", addr)
 	accepted(t, conns, "first")
 	accepted(t, conns, "second")
-	if c := dialFrom(t, "127.0.0.3", addr); !closedByPeer(c) {
+	if c := testnet.DialFrom(t, "127.0.0.3", addr); !closedByPeer(c) {
 		t.Error("connection over the total left open")
 	}
 }
@@ -135,7 +125,7 @@ func TestLimitListenerRidesOutAcceptErrors(t *testing.T) {
 	var reported []error
 	ln := LimitListener(&flaky{Listener: raw, errs: []error{emfile, emfile, emfile}},
 		ConnLimits{OnAcceptError: func(err error) { reported = append(reported, err) }})
-	dialFrom(t, "127.0.0.1", raw.Addr().String())
+	testnet.DialFrom(t, "127.0.0.1", raw.Addr().String())
 	c, err := ln.Accept()
 	if err != nil {
 		t.Fatalf("Accept returned %v, want the connection after the errors", err)
@@ -156,9 +146,9 @@ func TestRefuseHTTP(t *testing.T) {
 	ln := LimitListener(raw, ConnLimits{PerAddress: 1, Refuse: RefuseHTTP})
 	defer ln.Close()
 	conns := acceptAll(ln)
-	dialFrom(t, "127.0.0.1", raw.Addr().String())
+	testnet.DialFrom(t, "127.0.0.1", raw.Addr().String())
 	accepted(t, conns, "first")
-	c := dialFrom(t, "127.0.0.1", raw.Addr().String())
+	c := testnet.DialFrom(t, "127.0.0.1", raw.Addr().String())
 	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil || resp.StatusCode != http.StatusTooManyRequests {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/visiongate/visiongate/gateway/config"

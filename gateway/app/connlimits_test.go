@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"github.com/visiongate/visiongate/internal/testnet"
 	"io"
 	"net"
 	"net/http"
@@ -13,19 +14,6 @@ import (
 
 	"github.com/visiongate/visiongate/gateway/rtsp"
 )
-
-// dialFrom connects to addr from a loopback address of ours (Linux routes
-// all of 127.0.0.0/8 to lo), standing in for another client.
-func dialFrom(t *testing.T, local, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // clientFrom is an HTTP client whose connections come from local.
 func clientFrom(local string) *http.Client {
@@ -68,7 +56,7 @@ func TestHealthzAnswersAfter401ClientsFillTheLimit(t *testing.T) {
 	addr := g.HTTPAddr()
 	kept := 0
 	for i := range 50 {
-		c := dialFrom(t, "127.0.0.1", addr)
+		c := testnet.DialFrom(t, "127.0.0.1", addr)
 		resp, err := httpGet(c, bufio.NewReader(c), "/api/v1/sources", "")
 		if err != nil || resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("client %d: %v %v, want 401", i, resp, err)
@@ -94,7 +82,7 @@ func TestHealthzAnswersAfter401ClientsFillTheLimit(t *testing.T) {
 // header timeout, and headers over 16 KiB are refused.
 func TestHTTPHeaderLimits(t *testing.T) {
 	g := startGateway(t, "sources: []\n")
-	c := dialFrom(t, "127.0.0.1", g.HTTPAddr())
+	c := testnet.DialFrom(t, "127.0.0.1", g.HTTPAddr())
 	io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n") // and nothing more
 	start := time.Now()
 	_ = c.SetReadDeadline(time.Now().Add(httpHeaderTimeout + 3*time.Second))
@@ -123,13 +111,13 @@ func TestHTTPConnectionsPerAddress(t *testing.T) {
 	addr := g.HTTPAddr()
 	var held []net.Conn
 	for i := range 3 {
-		c := dialFrom(t, "127.0.0.1", addr)
+		c := testnet.DialFrom(t, "127.0.0.1", addr)
 		if resp, err := httpGet(c, bufio.NewReader(c), "/healthz", ""); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("connection %d within the limit: %v %v", i, resp, err)
 		}
 		held = append(held, c) // kept alive, idle
 	}
-	over := dialFrom(t, "127.0.0.1", addr)
+	over := testnet.DialFrom(t, "127.0.0.1", addr)
 	resp, err := httpGet(over, bufio.NewReader(over), "/healthz", "")
 	if err == nil && resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("fourth connection: %d, want 429", resp.StatusCode)
@@ -164,11 +152,11 @@ func rtspAlive(c net.Conn) bool {
 func TestRTSPConnectionCaps(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
 		g := startGateway(t, "sources: []\nlimits: {rtsp_connections_per_address: 2}\n")
-		a, b := dialFrom(t, "127.0.0.1", g.RTSPAddr()), dialFrom(t, "127.0.0.1", g.RTSPAddr())
-		if !hungUp(dialFrom(t, "127.0.0.1", g.RTSPAddr())) {
+		a, b := testnet.DialFrom(t, "127.0.0.1", g.RTSPAddr()), testnet.DialFrom(t, "127.0.0.1", g.RTSPAddr())
+		if !hungUp(testnet.DialFrom(t, "127.0.0.1", g.RTSPAddr())) {
 			t.Error("third connection from one address left open")
 		}
-		if !rtspAlive(dialFrom(t, "127.0.0.2", g.RTSPAddr())) {
+		if !rtspAlive(testnet.DialFrom(t, "127.0.0.2", g.RTSPAddr())) {
 			t.Error("another address refused")
 		}
 		if !rtspAlive(a) || !rtspAlive(b) {
@@ -179,9 +167,9 @@ func TestRTSPConnectionCaps(t *testing.T) {
 		g := startGateway(t, "sources: []\nlimits: {rtsp_connections: 3, rtsp_connections_per_address: -1}\n")
 		var held []net.Conn
 		for _, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
-			held = append(held, dialFrom(t, ip, g.RTSPAddr()))
+			held = append(held, testnet.DialFrom(t, ip, g.RTSPAddr()))
 		}
-		if !hungUp(dialFrom(t, "127.0.0.4", g.RTSPAddr())) {
+		if !hungUp(testnet.DialFrom(t, "127.0.0.4", g.RTSPAddr())) {
 			t.Error("connection over rtsp_connections left open")
 		}
 		for i, c := range held {
@@ -227,7 +215,7 @@ func TestFailedLoginsThrottledPerAddress(t *testing.T) {
 	g := startGateway(t, "auth: {username: admin, password: secret}\nsources: []\n")
 	wrong, right := basicAuth("admin", "guess"), basicAuth("admin", "secret")
 	for range 5 {
-		c := dialFrom(t, "127.0.0.1", g.HTTPAddr())
+		c := testnet.DialFrom(t, "127.0.0.1", g.HTTPAddr())
 		if resp, err := httpGet(c, bufio.NewReader(c), "/api/v1/sources", wrong); err != nil || resp.StatusCode != 401 {
 			t.Fatalf("wrong password over HTTP: %v %v", resp, err)
 		}
@@ -235,7 +223,7 @@ func TestFailedLoginsThrottledPerAddress(t *testing.T) {
 			t.Fatalf("wrong password over RTSP: %d %v", code, err)
 		}
 	}
-	c := dialFrom(t, "127.0.0.1", g.HTTPAddr())
+	c := testnet.DialFrom(t, "127.0.0.1", g.HTTPAddr())
 	resp, err := httpGet(c, bufio.NewReader(c), "/api/v1/sources", right)
 	if err != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("after 10 failures, the right password over HTTP: %v %v, want 429 with Retry-After", resp, err)

@@ -3,13 +3,12 @@ package app
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/visiongate/visiongate/internal/testnet"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,23 +45,7 @@ func TestSourceLimitThroughAPI(t *testing.T) {
 // Issue 13 item 14: denied networks are refused at validation for
 // addresses, and after resolving for names; nothing connects.
 func TestEgressThroughAPI(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	port, accepted := testnet.CountingListener(t)
 	g := startGateway(t, "egress: {denied_networks: [127.0.0.0/8, '::1/128']}\nsources: []\n")
 	code, b := g.do("POST", "/api/v1/sources", fmt.Sprintf(`{"name":"ip","url":"rtsp://127.0.0.1:%s/x"}`, port))
 	if code != http.StatusBadRequest || !strings.Contains(string(b), `"field":"url"`) {
