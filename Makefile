@@ -9,7 +9,7 @@ ARGS ?=
 # The race detector runs on every package but the end-to-end ones (app,
 # cmd) and vision, whose time goes into OpenCV; their goroutines are
 # covered through the packages below.
-RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./gateway/media/... ./gateway/mjpeg/... \
+RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./media/... ./gateway/mjpeg/... \
 	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./gateway/mqtt/... \
 	./transcode/... ./web/... ./vision/track/... ./vision/analytics/...
 
@@ -48,7 +48,7 @@ test: vet testdata
 # (each execution of FuzzHostileCamera is an RTSP session);
 # `make fuzz FUZZTIME=10m` for real runs.
 FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
-	./transcode/:FuzzDecodeCorruptH264 ./gateway/media/:FuzzSplitAnnexB \
+	./transcode/:FuzzDecodeCorruptH264 ./media/:FuzzSplitAnnexB \
 	./gateway/pipeline/:FuzzTimelineMonotonic ./gateway/mqtt/:FuzzTopicLevel \
 	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics \
 	./gateway/config/:FuzzMaskURL ./transcode/:FuzzHostileCamera@60x

@@ -14,8 +14,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testmedia"
+	"github.com/visiongate/visiongate/media"
 )
 
 func openFile(t *testing.T, path string, opts InputOptions) *Input {

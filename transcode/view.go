@@ -9,7 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // ErrLayout means a frame is not in a layout frame stages understand.

@@ -7,8 +7,8 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testmedia"
+	"github.com/visiongate/visiongate/media"
 )
 
 // BenchmarkDetect: one detection on a 640 px wide image per op (what a

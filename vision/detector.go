@@ -8,7 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Detector finds objects in one BGR image and returns boxes in that

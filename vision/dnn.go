@@ -3,7 +3,7 @@ package vision
 import (
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // newDNN builds the model's detector on the configured runtime. Class

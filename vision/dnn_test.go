@@ -10,7 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // writeModel stores a constant-output ONNX model in a temp dir.

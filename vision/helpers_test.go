@@ -12,7 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // testdataDir holds the opencv-doc package tree (scripts/testdata.sh).

@@ -9,7 +9,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Every Mat made on the way — frame conversion, each detector, glyphs,

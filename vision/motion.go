@@ -5,7 +5,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // motionWarmup frames are fed to a fresh background model before it is

@@ -9,7 +9,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // RuntimeError reports a model that a runtime could not load or run; it

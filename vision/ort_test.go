@@ -10,8 +10,8 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testmedia"
+	"github.com/visiongate/visiongate/media"
 )
 
 // The test models (scripts/testmodels.py) fire on a pure red 32x32 cell

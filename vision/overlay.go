@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // yuv is a BT.601 limited-range colour, the encoders' default.

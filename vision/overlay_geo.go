@@ -5,7 +5,7 @@ import (
 	"image"
 	"math"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/vision/analytics"
 )
 

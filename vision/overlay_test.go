@@ -4,7 +4,7 @@ import (
 	"image"
 	"testing"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/vision/analytics"
 )
 

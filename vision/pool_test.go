@@ -10,7 +10,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // fakes builds slow fake detectors: cfg.MinArea-1 is the delay in ms (the

@@ -3,7 +3,7 @@ package vision
 import (
 	"image"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // DrawSlate paints a whole frame as a "source unavailable" card with the

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 func TestResultsScaleEventsAndLatest(t *testing.T) {

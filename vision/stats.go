@@ -3,7 +3,7 @@ package vision
 import (
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Stats is a snapshot of one stage.

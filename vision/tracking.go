@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/vision/analytics"
 	"github.com/visiongate/visiongate/vision/track"
 )

@@ -8,7 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // job is one sampled frame on its way to a worker. It owns its sample

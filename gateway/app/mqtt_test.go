@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testcam"
 	"github.com/visiongate/visiongate/internal/testmedia"
 	"github.com/visiongate/visiongate/internal/testmqtt"
+	"github.com/visiongate/visiongate/media"
 )
 
 // trackedEvents returns the object events with a track id on topic.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testcam"
 	"github.com/visiongate/visiongate/internal/testmedia"
+	"github.com/visiongate/visiongate/media"
 )
 
 // sse is what an SSE window delivered: results and typed object events.

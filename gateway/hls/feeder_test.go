@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // TestFeederRestarts checks when the muxer is replaced: new parameters (at

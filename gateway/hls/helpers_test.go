@@ -19,7 +19,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Clips made once by TestMain with the ffmpeg CLI: 25 fps, a keyframe every

@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // A panic while muxing one unit costs that unit, not the path: segments

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 func TestHTTPErrorsAndCORS(t *testing.T) {

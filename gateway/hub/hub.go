@@ -17,7 +17,7 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // DefaultRingSize is the ring length used when Subscribe gets ringSize <= 0.

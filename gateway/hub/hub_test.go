@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 var testInfo = &media.StreamInfo{Codec: media.CodecH264, Width: 64, Height: 48}

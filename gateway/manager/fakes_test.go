@@ -11,8 +11,8 @@ import (
 
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/gateway/pipeline"
+	"github.com/visiongate/visiongate/media"
 )
 
 var errDisk = errors.New("disk full")

@@ -6,8 +6,8 @@ import (
 	"reflect"
 
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/gateway/pipeline"
+	"github.com/visiongate/visiongate/media"
 )
 
 // ErrNoVision means the source runs no detector.

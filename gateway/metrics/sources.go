@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/visiongate/visiongate/gateway/manager"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 var states = []string{manager.StateStarting, manager.StateRunning, manager.StateRetrying,

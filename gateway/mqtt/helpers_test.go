@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testmqtt"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Every Publisher goroutine and paho's must be gone after each test.

@@ -23,7 +23,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Timeouts; Close's total is what the API promises.

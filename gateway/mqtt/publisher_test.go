@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/testmqtt"
+	"github.com/visiongate/visiongate/media"
 )
 
 const avail = "visiongate/availability"

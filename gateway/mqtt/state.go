@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // kind orders retained messages: availability first, then the discovery

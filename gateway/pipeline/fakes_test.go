@@ -10,7 +10,7 @@ import (
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/transcode"
 )
 

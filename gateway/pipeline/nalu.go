@@ -3,7 +3,7 @@ package pipeline
 import (
 	"bytes"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // paramSets are the parameter sets seen in an access unit.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/gateway/mjpeg"
 	"github.com/visiongate/visiongate/internal/recovery"
+	"github.com/visiongate/visiongate/media"
 )
 
 // FrameStage sees every decoded frame, in output size, before encoding.

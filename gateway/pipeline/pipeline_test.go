@@ -8,7 +8,7 @@ import (
 
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // panicOnce panics on the 5th frame it sees, then behaves.

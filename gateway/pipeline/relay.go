@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/asticode/go-astiav"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/transcode"
 )
 

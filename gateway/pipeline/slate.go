@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
-	"github.com/visiongate/visiongate/gateway/media"
 	"github.com/visiongate/visiongate/internal/recovery"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/transcode"
 	"github.com/visiongate/visiongate/vision"
 )

@@ -1,6 +1,6 @@
 package pipeline
 
-import "github.com/visiongate/visiongate/gateway/media"
+import "github.com/visiongate/visiongate/media"
 
 // maxForwardJump is the largest gap in input timestamps kept as a real
 // pause; anything larger (a wrap, a camera clock reset, a reconnect) is

@@ -13,7 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // encodeClip makes a real 320x240 H.264 stream with the ffmpeg CLI and

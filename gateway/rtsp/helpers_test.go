@@ -18,7 +18,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Parameter sets of a 1280x720 High profile stream (from mediacommon's SPS

@@ -8,7 +8,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // A panic while writing one unit costs that unit, not the path: the

@@ -17,7 +17,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 func TestPlay(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // H.265 parameter sets from gortsplib's format tests.

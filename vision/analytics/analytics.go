@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/vision/track"
 )
 

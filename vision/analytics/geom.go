@@ -3,7 +3,7 @@ package analytics
 import (
 	"slices"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 type point = [2]float64

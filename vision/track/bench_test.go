@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // benchScene lays n objects out on a grid, already confirmed in the

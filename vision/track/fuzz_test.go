@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // Fuzz input: per frame one byte of dt (20 ms units), one byte of count,

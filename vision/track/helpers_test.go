@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 var t0 = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)

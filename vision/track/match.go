@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // cand caches what matching needs of a detection.

@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 // maxCoord bounds the detections a Tracker accepts: no video is 16M pixels

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visiongate/visiongate/gateway/media"
+	"github.com/visiongate/visiongate/media"
 )
 
 const fps5 = 200 * time.Millisecond
