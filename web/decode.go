@@ -24,7 +24,7 @@ var (
 
 // readObject checks the content type and reads the body as one JSON
 // object, answering 415, 413 or 400 itself when it cannot.
-func (a *api) readObject(c *gin.Context, types []string) (json.RawMessage, bool) {
+func (a *sourcesAPI) readObject(c *gin.Context, types []string) (json.RawMessage, bool) {
 	if err := checkContentType(c.GetHeader("Content-Type"), types); err != nil {
 		writeError(c, http.StatusUnsupportedMediaType, err.Error())
 		return nil, false

@@ -10,14 +10,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/media"
 )
 
 // Detections gives the API a source's detection results.
 type Detections interface {
 	// Detections returns the latest result (ok false before the first);
-	// errors: manager.ErrNotFound, manager.ErrNoVision.
+	// errors: api.ErrNotFound, api.ErrNoVision.
 	Detections(name string) (d media.Detections, ok bool, err error)
 	// Events subscribes to results; cancel ends the subscription.
 	Events(name string, buf int) (<-chan media.Detections, func(), error)
@@ -37,7 +37,7 @@ func (d *detections) mount(g *gin.RouterGroup) {
 
 func (d *detections) fail(c *gin.Context, err error) {
 	switch {
-	case errors.Is(err, manager.ErrNotFound), errors.Is(err, manager.ErrNoVision):
+	case errors.Is(err, api.ErrNotFound), errors.Is(err, api.ErrNoVision):
 		writeError(c, http.StatusNotFound, err.Error())
 	default:
 		writeError(c, http.StatusInternalServerError, "internal error")

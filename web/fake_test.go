@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/gateway/manager"
 )
 
 // fakeSources is an in-memory Sources that runs the real config
@@ -31,58 +31,58 @@ func newFake(names ...string) *fakeSources {
 	return f
 }
 
-func (f *fakeSources) status(s config.Source) manager.Status {
+func (f *fakeSources) status(s config.Source) api.Status {
 	s.URL = config.MaskURL(s.URL)
-	return manager.Status{Name: s.Name, State: manager.StateStarting, Source: s}
+	return api.Status{Name: s.Name, State: api.StateStarting, Source: s}
 }
 
-func (f *fakeSources) List() []manager.Status {
+func (f *fakeSources) List() []api.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []manager.Status
+	var out []api.Status
 	for _, s := range f.srcs {
 		out = append(out, f.status(s))
 	}
-	slices.SortFunc(out, func(a, b manager.Status) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b api.Status) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-func (f *fakeSources) Get(name string) (manager.Status, error) {
+func (f *fakeSources) Get(name string) (api.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s, ok := f.srcs[name]
 	if !ok {
-		return manager.Status{}, manager.ErrNotFound
+		return api.Status{}, api.ErrNotFound
 	}
 	return f.status(s), nil
 }
 
-func (f *fakeSources) Add(src config.Source) (manager.Status, error) {
+func (f *fakeSources) Add(src config.Source) (api.Status, error) {
 	if err := src.Validate(false); err != nil {
-		return manager.Status{}, err
+		return api.Status{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.srcs[src.Name]; ok {
-		return manager.Status{}, manager.ErrExists
+		return api.Status{}, api.ErrExists
 	}
 	f.srcs[src.Name] = src
 	return f.status(src), nil
 }
 
-func (f *fakeSources) Update(name string, patch json.RawMessage) (manager.Status, error) {
+func (f *fakeSources) Update(name string, patch json.RawMessage) (api.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur, ok := f.srcs[name]
 	if !ok {
-		return manager.Status{}, manager.ErrNotFound
+		return api.Status{}, api.ErrNotFound
 	}
 	next, err := applyPatch(cur, patch)
 	if err != nil {
-		return manager.Status{}, err
+		return api.Status{}, err
 	}
 	if err := next.Validate(false); err != nil {
-		return manager.Status{}, err
+		return api.Status{}, err
 	}
 	f.srcs[name] = next
 	return f.status(next), nil
@@ -92,7 +92,7 @@ func (f *fakeSources) Remove(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.srcs[name]; !ok {
-		return manager.ErrNotFound
+		return api.ErrNotFound
 	}
 	delete(f.srcs, name)
 	return nil

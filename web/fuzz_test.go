@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/api"
 )
 
 // FuzzCreateSource posts arbitrary bodies: the router must never panic or
@@ -36,7 +36,7 @@ func FuzzCreateSource(f *testing.F) {
 			return
 		}
 		var req struct{ Name string }
-		var st manager.Status
+		var st api.Status
 		if err := json.Unmarshal([]byte(body), &req); err != nil || !config.ValidName(req.Name) {
 			t.Fatalf("201 for a body with an invalid name: %q", body)
 		}

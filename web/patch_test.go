@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/gateway/manager"
 )
 
 func TestPatchSourceErrors(t *testing.T) {
@@ -53,10 +53,10 @@ type patchRecorder struct {
 	*fakeSources
 	names   []string
 	patches []json.RawMessage
-	reply   manager.Status
+	reply   api.Status
 }
 
-func (r *patchRecorder) Update(name string, patch json.RawMessage) (manager.Status, error) {
+func (r *patchRecorder) Update(name string, patch json.RawMessage) (api.Status, error) {
 	r.names = append(r.names, name)
 	r.patches = append(r.patches, append(json.RawMessage(nil), patch...))
 	return r.reply, nil
@@ -70,8 +70,8 @@ func (r *patchRecorder) Update(name string, patch json.RawMessage) (manager.Stat
 func TestPatchSourceHandsPatchToManager(t *testing.T) {
 	for _, ctype := range []string{"", "application/merge-patch+json", "application/json; charset=utf-8"} {
 		t.Run(cmp.Or(ctype, "default application/json"), func(t *testing.T) {
-			src := &patchRecorder{fakeSources: newFake("cam0"), reply: manager.Status{Name: "cam0",
-				State: manager.StateRunning, Source: config.Source{Name: "cam0", URL: "rtsp://reply.example/s"}}}
+			src := &patchRecorder{fakeSources: newFake("cam0"), reply: api.Status{Name: "cam0",
+				State: api.StateRunning, Source: config.Source{Name: "cam0", URL: "rtsp://reply.example/s"}}}
 			h := NewRouter(Options{Sources: src})
 			body := `{"name":"cam0", "vision": {"fps": 2, "zones": [{"name": "z", "polygon": [[0,0],[1,0],[1,1]]}]},
 				"connect_timeout": null}`
@@ -79,7 +79,7 @@ func TestPatchSourceHandsPatchToManager(t *testing.T) {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("PATCH = %d %s", rec.Code, rec.Body)
 			}
-			var got manager.Status
+			var got api.Status
 			decodeJSON(t, rec, &got)
 			if !reflect.DeepEqual(got, src.reply) {
 				t.Errorf("answer %s, want the manager's status %+v", rec.Body, src.reply)

@@ -13,23 +13,23 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/gateway/manager"
 )
 
 // Sources is what the API needs from the source manager; web declares it
 // so it can be tested with a fake.
 type Sources interface {
-	List() []manager.Status
-	// Get returns manager.ErrNotFound for an unknown name.
-	Get(name string) (manager.Status, error)
-	// Add returns *config.ValidationError (400) or manager.ErrExists (409).
-	Add(src config.Source) (manager.Status, error)
+	List() []api.Status
+	// Get returns api.ErrNotFound for an unknown name.
+	Get(name string) (api.Status, error)
+	// Add returns *config.ValidationError (400) or api.ErrExists (409).
+	Add(src config.Source) (api.Status, error)
 	// Update applies a JSON merge patch (RFC 7396) to the source: fields
-	// present replace, null removes. Errors: manager.ErrNotFound,
+	// present replace, null removes. Errors: api.ErrNotFound,
 	// *config.ValidationError.
-	Update(name string, patch json.RawMessage) (manager.Status, error)
-	// Remove returns manager.ErrNotFound for an unknown name.
+	Update(name string, patch json.RawMessage) (api.Status, error)
+	// Remove returns api.ErrNotFound for an unknown name.
 	Remove(name string) error
 }
 
@@ -105,7 +105,7 @@ func NewRouter(o Options) http.Handler {
 	} else {
 		r.GET("/metrics", fallbackMetrics)
 	}
-	a := &api{src: o.Sources, log: log, maxBody: o.MaxBodyBytes}
+	a := &sourcesAPI{src: o.Sources, log: log, maxBody: o.MaxBodyBytes}
 	a.mount(r.Group(apiPrefix))
 	if o.Detections != nil {
 		(&detections{src: o.Detections}).mount(r.Group(apiPrefix))

@@ -10,8 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/gateway/manager"
 )
 
 func TestHealthz(t *testing.T) {
@@ -87,9 +87,9 @@ type brokenSources struct {
 	err error
 }
 
-func (b brokenSources) List() []manager.Status { panic("list exploded at rtsp://u:secret@h/s") }
+func (b brokenSources) List() []api.Status { panic("list exploded at rtsp://u:secret@h/s") }
 
-func (b brokenSources) Add(config.Source) (manager.Status, error) { return manager.Status{}, b.err }
+func (b brokenSources) Add(config.Source) (api.Status, error) { return api.Status{}, b.err }
 
 func TestInternalErrorsAreLoggedMasked(t *testing.T) {
 	var logs syncBuffer
@@ -119,8 +119,8 @@ func TestWrappedErrors(t *testing.T) {
 		code  int
 		field string
 	}{
-		{fmt.Errorf("add cam1: %w", manager.ErrExists), 409, ""},
-		{fmt.Errorf("add cam1: %w", manager.ErrNotFound), 404, ""},
+		{fmt.Errorf("add cam1: %w", api.ErrExists), 409, ""},
+		{fmt.Errorf("add cam1: %w", api.ErrNotFound), 404, ""},
 		{fmt.Errorf("add: %w", &config.ValidationError{Field: "url", Reason: "bad rtsp://u:secret@h/"}), 400, "url"},
 	}
 	for _, tc := range cases {

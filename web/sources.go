@@ -8,8 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
-	"github.com/visiongate/visiongate/gateway/manager"
 )
 
 const apiPrefix = "/api/v1"
@@ -22,13 +22,13 @@ var (
 	patchTypes = []string{"application/json", "application/merge-patch+json"}
 )
 
-type api struct {
+type sourcesAPI struct {
 	src     Sources
 	log     *slog.Logger
 	maxBody int64
 }
 
-func (a *api) mount(g *gin.RouterGroup) {
+func (a *sourcesAPI) mount(g *gin.RouterGroup) {
 	g.GET("/sources", a.list)
 	g.POST("/sources", a.create)
 	g.GET("/sources/:name", a.get)
@@ -36,15 +36,15 @@ func (a *api) mount(g *gin.RouterGroup) {
 	g.DELETE("/sources/:name", a.remove)
 }
 
-func (a *api) list(c *gin.Context) {
+func (a *sourcesAPI) list(c *gin.Context) {
 	list := a.src.List()
 	if list == nil {
-		list = []manager.Status{} // "sources": [] rather than null
+		list = []api.Status{} // "sources": [] rather than null
 	}
 	c.JSON(http.StatusOK, gin.H{"sources": list})
 }
 
-func (a *api) create(c *gin.Context) {
+func (a *sourcesAPI) create(c *gin.Context) {
 	raw, ok := a.readObject(c, jsonTypes)
 	if !ok {
 		return
@@ -63,7 +63,7 @@ func (a *api) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, st)
 }
 
-func (a *api) get(c *gin.Context) {
+func (a *sourcesAPI) get(c *gin.Context) {
 	name, ok := pathName(c)
 	if !ok {
 		return
@@ -76,7 +76,7 @@ func (a *api) get(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
-func (a *api) patch(c *gin.Context) {
+func (a *sourcesAPI) patch(c *gin.Context) {
 	name, ok := pathName(c)
 	if !ok {
 		return
@@ -97,7 +97,7 @@ func (a *api) patch(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
-func (a *api) remove(c *gin.Context) {
+func (a *sourcesAPI) remove(c *gin.Context) {
 	name, ok := pathName(c)
 	if !ok {
 		return
@@ -122,7 +122,7 @@ func pathName(c *gin.Context) (string, bool) {
 
 // fail maps an error from decoding or from Sources to its status code.
 // Unknown errors are the server's fault: logged, never shown.
-func (a *api) fail(c *gin.Context, name string, err error) {
+func (a *sourcesAPI) fail(c *gin.Context, name string, err error) {
 	var ve *config.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -131,9 +131,9 @@ func (a *api) fail(c *gin.Context, name string, err error) {
 			msg = ve.Reason
 		}
 		c.AbortWithStatusJSON(http.StatusBadRequest, errorBody{Error: redact(msg), Field: ve.Field})
-	case errors.Is(err, manager.ErrNotFound):
+	case errors.Is(err, api.ErrNotFound):
 		writeError(c, http.StatusNotFound, fmt.Sprintf("source %q not found", name))
-	case errors.Is(err, manager.ErrExists):
+	case errors.Is(err, api.ErrExists):
 		writeError(c, http.StatusConflict, fmt.Sprintf("source %q already exists", name))
 	case errors.Is(err, config.ErrSourceLimit):
 		writeError(c, http.StatusServiceUnavailable, err.Error())

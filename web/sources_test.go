@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/api"
 )
 
 const validBody = `{"name":"cam1","url":"rtsp://cam.example/stream"}`
@@ -85,7 +85,7 @@ func TestCreateSource(t *testing.T) {
 			if rec.Code != tc.code {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
 			}
-			var st manager.Status
+			var st api.Status
 			decodeJSON(t, rec, &st)
 			if loc := rec.Header().Get("Location"); loc != "/api/v1/sources/"+st.Name {
 				t.Errorf("Location %q for %q", loc, st.Name)
@@ -119,7 +119,7 @@ func TestListSources(t *testing.T) {
 		t.Fatalf("empty list: %d %s", rec.Code, rec.Body)
 	}
 	rec = serve(t, NewRouter(Options{Sources: newFake("b", "a")}), "GET", "/api/v1/sources", "", "")
-	var out struct{ Sources []manager.Status }
+	var out struct{ Sources []api.Status }
 	decodeJSON(t, rec, &out)
 	if rec.Code != 200 || len(out.Sources) != 2 || out.Sources[0].Name != "a" {
 		t.Fatalf("list: %d %s", rec.Code, rec.Body)
@@ -151,7 +151,7 @@ func TestGetDeleteSource(t *testing.T) {
 		rec := serve(t, h, tc.method, tc.path, "", "")
 		switch tc.code {
 		case 200:
-			var st manager.Status
+			var st api.Status
 			decodeJSON(t, rec, &st)
 			if rec.Code != 200 || st.Name != "cam0" || st.Source.URL != "rtsp://xxxxx:xxxxx@cam.example/cam0" {
 				t.Errorf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body)

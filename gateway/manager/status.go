@@ -1,71 +1,34 @@
 package manager
 
 import (
-	"errors"
-	"time"
-
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
 )
 
-// Errors the manager returns; the API maps them to HTTP status codes.
+// The API's types, defined in the leaf package api.
+type (
+	Status       = api.Status
+	InputStatus  = api.InputStatus
+	CodecStatus  = api.CodecStatus
+	Outputs      = api.Outputs
+	VisionStatus = api.VisionStatus
+)
+
+// Errors and states, from api.
 var (
-	ErrNotFound = errors.New("source not found")
-	ErrExists   = errors.New("source already exists")
+	ErrNotFound = api.ErrNotFound
+	ErrExists   = api.ErrExists
+	ErrNoVision = api.ErrNoVision
 )
 
 // Source states.
 const (
-	StateStarting = "starting"
-	StateRunning  = "running"
-	StateRetrying = "retrying"
-	StateFailed   = "failed"
-	StateStopped  = "stopped"
+	StateStarting = api.StateStarting
+	StateRunning  = api.StateRunning
+	StateRetrying = api.StateRetrying
+	StateFailed   = api.StateFailed
+	StateStopped  = api.StateStopped
 )
-
-// Status is a snapshot of one source, as the API returns it.
-type Status struct {
-	Name   string        `json:"name"`
-	State  string        `json:"state"`
-	Source config.Source `json:"source"` // as configured, credentials masked
-	Input  InputStatus   `json:"input"`
-	// Decoder and Encoder are empty while nothing was opened yet, and for
-	// a relay (transcode: false) the encoder stays empty.
-	Decoder          CodecStatus    `json:"decoder"`
-	Encoder          CodecStatus    `json:"encoder"`
-	FramesIn         uint64         `json:"frames_in"`
-	FramesOut        uint64         `json:"frames_out"`
-	FPSOut           float64        `json:"fps_out"`
-	DetectionsPerSec float64        `json:"detections_per_sec"`
-	Vision           *VisionStatus  `json:"vision,omitempty"`
-	Readers          map[string]int `json:"readers"`
-	Attempts         int            `json:"attempts"`
-	LastError        string         `json:"last_error,omitempty"`
-	Since            time.Time      `json:"since"`
-	Outputs          Outputs        `json:"outputs"`
-}
-
-// InputStatus describes the input's video track.
-type InputStatus struct {
-	Codec  string  `json:"codec,omitempty"`
-	Width  int     `json:"width,omitempty"`
-	Height int     `json:"height,omitempty"`
-	FPS    float64 `json:"fps,omitempty"`
-}
-
-// CodecStatus says which libav codec runs and why.
-type CodecStatus struct {
-	Name     string `json:"name,omitempty"`
-	Hardware bool   `json:"hardware"`
-	Reason   string `json:"reason,omitempty"`
-}
-
-// Outputs are the URLs a source can be watched at.
-type Outputs struct {
-	RTSP     string `json:"rtsp"`
-	HLS      string `json:"hls"`
-	MJPEG    string `json:"mjpeg"`
-	Snapshot string `json:"snapshot"`
-}
 
 // status builds the API view of one entry.
 func (m *Manager) status(e *entry) Status {

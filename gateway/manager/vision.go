@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 
@@ -9,9 +8,6 @@ import (
 	"github.com/visiongate/visiongate/gateway/pipeline"
 	"github.com/visiongate/visiongate/media"
 )
-
-// ErrNoVision means the source runs no detector.
-var ErrNoVision = errors.New("source runs no detector")
 
 // Stage is a source's vision stage as the manager drives it. It outlives
 // pipeline restarts, so detections and subscribers survive a PATCH.
@@ -29,28 +25,6 @@ type Stage interface {
 // StageFactory makes the stage of a source; errors are
 // *config.ValidationError naming the vision field.
 type StageFactory func(name string, v config.Vision) (Stage, error)
-
-// VisionStatus is the detection side of a source's status.
-type VisionStatus struct {
-	Detector         string  `json:"detector"`
-	DetectionsPerSec float64 `json:"detections_per_sec"`
-	LatencyMS        float64 `json:"latency_ms"`     // sampled frame → result
-	BoxAgeMS         float64 `json:"box_age_ms"`     // age of the boxes being drawn
-	BoxAgeFrames     uint64  `json:"box_age_frames"` // frames since the boxes' frame
-	Boxes            int     `json:"boxes"`
-	Sampled          uint64  `json:"sampled"`
-	SkippedBusy      uint64  `json:"skipped_busy"` // due frames skipped: a detection was in flight
-	Errors           uint64  `json:"errors"`
-	LastError        string  `json:"last_error,omitempty"`
-	EventsDropped    uint64  `json:"events_dropped"`
-	// dnn: the runtime and execution provider in use, and why not an
-	// earlier provider.
-	Runtime        string `json:"runtime,omitempty"`
-	Provider       string `json:"provider,omitempty"`
-	ProviderReason string `json:"provider_reason,omitempty"`
-	// Counts: objects now, zone occupancy and line crossings (tracker on).
-	Counts *media.Counts `json:"counts,omitempty"`
-}
 
 // makeStage builds the stage for a source that runs a detector.
 func (m *Manager) makeStage(src config.Source) (Stage, error) {

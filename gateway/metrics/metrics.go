@@ -12,13 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/visiongate/visiongate/gateway/manager"
-	"github.com/visiongate/visiongate/gateway/pipeline"
+	"github.com/visiongate/visiongate/gateway/api"
 )
 
 // Sources is what the scrape reads: every source's status.
 type Sources interface {
-	List() []manager.Status
+	List() []api.Status
 }
 
 // Registry holds visiongate's metrics.
@@ -92,7 +91,7 @@ func (r *Registry) Handler() http.Handler {
 }
 
 // Observer returns the histograms of one source for its pipeline.
-func (r *Registry) Observer(source string) pipeline.Observer {
+func (r *Registry) Observer(source string) api.PipelineObserver {
 	return observer{
 		decode: r.decode.WithLabelValues(source), stage: r.stage.WithLabelValues(source),
 		encode: r.encode.WithLabelValues(source), latency: r.latency.WithLabelValues(source),

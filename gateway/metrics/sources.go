@@ -3,12 +3,12 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/visiongate/visiongate/gateway/manager"
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/media"
 )
 
-var states = []string{manager.StateStarting, manager.StateRunning, manager.StateRetrying,
-	manager.StateFailed, manager.StateStopped}
+var states = []string{api.StateStarting, api.StateRunning, api.StateRetrying,
+	api.StateFailed, api.StateStopped}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("visiongate_"+name, help, append([]string{"source"}, labels...), nil)
@@ -50,7 +50,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func collectSource(ch chan<- prometheus.Metric, st manager.Status) {
+func collectSource(ch chan<- prometheus.Metric, st api.Status) {
 	n := st.Name
 	for _, s := range states {
 		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, boolf(st.State == s), n, s)

@@ -5,16 +5,13 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/visiongate/visiongate/gateway/api"
 )
 
-// Observer receives per-frame timings (metrics histograms). Calls come
-// from the video path and must not block.
-type Observer interface {
-	Decode(d time.Duration)  // one packet: send to the decoder and drain it
-	Stage(d time.Duration)   // the frame stage (vision sampling and drawing)
-	Encode(d time.Duration)  // one frame: send to the encoder and drain it
-	Latency(d time.Duration) // input packet read → encoded unit on the hub
-}
+// Observer gets each frame's timings (declared in api, so the metrics
+// that implement it need not link the pipeline).
+type Observer = api.PipelineObserver
 
 type noObserver struct{}
 
