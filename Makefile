@@ -7,11 +7,10 @@ BIN := bin/visiongate
 ARGS ?=
 
 # The race detector runs on every package but the end-to-end ones (app,
-# cmd) and vision, whose time goes into OpenCV; their goroutines are
-# covered through the packages below.
+# cmd); their goroutines are covered through the packages below.
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./media/... ./gateway/mjpeg/... \
 	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./gateway/mqtt/... \
-	./transcode/... ./web/... ./vision/track/... ./vision/analytics/...
+	./transcode/... ./web/... ./vision/... ./gateway/api/...
 
 .PHONY: setup setup-test testdata build run test vet fuzz fuzz-short clean
 
