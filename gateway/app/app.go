@@ -63,6 +63,9 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if a.mqtt, err = a.startMQTT(cfg.MQTT); err == nil {
 		err = a.startManager(cfg)
 	}
+	if err == nil {
+		a.mqtt.forward(a.vision, a.manager.Has)
+	}
 	if err != nil {
 		ln.Close()
 		_ = a.vision.Close()

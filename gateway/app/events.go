@@ -7,6 +7,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/metrics"
 	"github.com/visiongate/visiongate/gateway/mqtt"
 	"github.com/visiongate/visiongate/gateway/pipeline"
+	"github.com/visiongate/visiongate/vision"
 )
 
 // resultBuffer is how many detection results may wait for the MQTT
@@ -15,8 +16,9 @@ const resultBuffer = 256
 
 // mqttSink forwards every source's results to the broker.
 type mqttSink struct {
-	pub  *mqtt.Publisher
-	done chan struct{}
+	pub     *mqtt.Publisher
+	done    chan struct{}
+	started bool // forward ran: done will close
 }
 
 // startMQTT connects to the configured broker (in the background) and
@@ -31,18 +33,30 @@ func (a *App) startMQTT(c config.MQTT) (*mqttSink, error) {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	s := &mqttSink{pub: pub, done: make(chan struct{})}
-	results, _ := a.vision.Subscribe(resultBuffer)
-	go func() {
-		defer close(s.done)
-		for d := range results { // ends when the pool closes
-			pub.Publish(d)
-		}
-	}()
 	a.metrics.SetMQTT(func() metrics.MQTTStats {
 		st := pub.Stats()
 		return metrics.MQTTStats{Connected: st.Connected, Published: st.Published, Dropped: st.Dropped}
 	})
 	return s, nil
+}
+
+// forward sends every result of a source that still exists to the broker
+// (a late result of a removed source would bring its retained sensors
+// back). It ends when the pool closes.
+func (s *mqttSink) forward(pool *vision.Pool, exists func(name string) bool) {
+	if s == nil {
+		return
+	}
+	results, _ := pool.Subscribe(resultBuffer)
+	s.started = true
+	go func() {
+		defer close(s.done)
+		for d := range results {
+			if exists(d.Source) {
+				s.pub.Publish(d)
+			}
+		}
+	}()
 }
 
 // close waits for the forwarder (the pool is closed first) and says
@@ -51,7 +65,9 @@ func (s *mqttSink) close() {
 	if s == nil {
 		return
 	}
-	<-s.done
+	if s.started {
+		<-s.done
+	}
 	_ = s.pub.Close()
 }
 

@@ -58,6 +58,7 @@ func (s *fakeStore) saved() (stateDoc, int) {
 type fakeRunner struct {
 	id       string // name#n
 	src      config.Source
+	url      *config.SourceURL
 	hub      *hub.Hub
 	log      *events
 	gate     chan struct{}
@@ -138,7 +139,7 @@ func (f *fakePipelines) make(o pipeline.Options) runner {
 			n++
 		}
 	}
-	r := &fakeRunner{id: fmt.Sprintf("%s#%d", o.Source.Name, n), src: o.Source, hub: o.Hub, log: f.log,
+	r := &fakeRunner{id: fmt.Sprintf("%s#%d", o.Source.Name, n), src: o.Source, url: o.URL, hub: o.Hub, log: f.log,
 		gate: f.gates[o.Source.Name], stopping: make(chan struct{})}
 	delete(f.gates, o.Source.Name)
 	f.all = append(f.all, r)
@@ -215,12 +216,18 @@ func (p *fakePublisher) attached(name string) bool {
 
 // fakeStage is a vision stage that does nothing.
 type fakeStage struct {
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	detector string // of the last Update
 }
 
-func (s *fakeStage) Process(*media.Frame)       {}
-func (s *fakeStage) Update(config.Vision) error { return nil }
+func (s *fakeStage) Process(*media.Frame) {}
+func (s *fakeStage) Update(v config.Vision) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.detector = v.Detector
+	return nil
+}
 func (s *fakeStage) Latest() (media.Detections, bool) {
 	return media.Detections{}, false
 }

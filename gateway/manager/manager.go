@@ -266,6 +266,12 @@ func (m *Manager) JPEG(name string) (*mjpeg.Hub, bool) {
 	return e.jpeg, true
 }
 
+// Has reports whether a source of that name exists now.
+func (m *Manager) Has(name string) bool {
+	_, ok := m.lookup(name)
+	return ok
+}
+
 func (m *Manager) lookup(name string) (*entry, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -64,13 +64,16 @@ func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
 		return Status{}, err
 	}
 	if err := m.persist(name, &src); err != nil {
+		m.undoStage(e, stage)
 		return Status{}, err
 	}
 	e.pipeline.Stop()
 	if e.stage != nil && stage == nil {
 		e.stage.Close()
 	}
-	next := &entry{src: src, fromAPI: true, hub: e.hub, jpeg: e.jpeg, stage: stage}
+	// The egress policy follows the URL: an operator's URL stays exempt
+	// when only other fields change.
+	next := &entry{src: src, fromAPI: e.fromAPI || src.URL != e.src.URL, hub: e.hub, jpeg: e.jpeg, stage: stage}
 	next.pipeline = m.newPipeline(src, next)
 	m.replace(next)
 	next.pipeline.Start()
@@ -108,16 +111,30 @@ func (m *Manager) reserve() (release func(), err error) {
 	}, nil
 }
 
+// undoStage puts the stage back as it was after a change failed to
+// persist: a stage made for the change is closed, an updated one gets its
+// old settings back.
+func (m *Manager) undoStage(e *entry, stage Stage) {
+	switch {
+	case stage == nil:
+	case e.stage == nil:
+		stage.Close()
+	case e.src.VisionOn():
+		_ = e.stage.Update(*e.src.Vision) // accepted before: cannot fail
+	}
+}
+
 // updateVision applies a detector change without touching the video.
 func (m *Manager) updateVision(e *entry, src config.Source) (Status, error) {
 	if err := e.stage.Update(*src.Vision); err != nil {
 		return Status{}, err
 	}
 	if err := m.persist(src.Name, &src); err != nil {
+		m.undoStage(e, e.stage)
 		return Status{}, err
 	}
 	next := *e
-	next.src, next.fromAPI = src, true
+	next.src = src
 	m.replace(&next)
 	m.log.Info("source detector changed", "name", src.Name, "detector", src.Vision.Detector)
 	return m.status(&next), nil

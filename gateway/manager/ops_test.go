@@ -87,6 +87,34 @@ func TestUpdatePersistFailureKeepsTheOldSourceRunning(t *testing.T) {
 	h.checkUnchanged(old, "rtsp://cam.test/old")
 }
 
+// A PATCH that fails to save undoes its detector change: a stage made
+// for it is closed, and an updated one gets its old settings back.
+func TestUpdatePersistFailureUndoesTheStage(t *testing.T) {
+	h := newHarness(t, noSources, stateDoc{})
+	h.addRunning(src("a", "rtsp://cam.test/a"))
+	h.store.setFail(errDisk)
+	if _, err := h.Update("a", json.RawMessage(`{"vision":{"detector":"motion"}}`)); !errors.Is(err, ErrSaveState) {
+		t.Fatalf("Update = %v, want ErrSaveState", err)
+	}
+	if len(h.stages.made) != 1 || !h.stages.made[0].isClosed() {
+		t.Fatalf("the stage made for the failed change was not closed (%d made)", len(h.stages.made))
+	}
+	h.store.setFail(nil)
+	if _, err := h.Update("a", json.RawMessage(`{"vision":{"detector":"motion"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	h.store.setFail(errDisk)
+	if _, err := h.Update("a", json.RawMessage(`{"vision":{"detector":"faces"}}`)); !errors.Is(err, ErrSaveState) {
+		t.Fatalf("Update = %v, want ErrSaveState", err)
+	}
+	st := h.stages.made[1]
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed || st.detector != "motion" {
+		t.Errorf("after the failed change the stage runs %q (closed %v), want motion", st.detector, st.closed)
+	}
+}
+
 // checkUnchanged asserts that the source of old is still old, running,
 // and saved with url.
 func (h *harness) checkUnchanged(old *fakeRunner, url string) {
@@ -174,5 +202,26 @@ func TestRemoveStopsAndDetaches(t *testing.T) {
 	}
 	if err := h.Remove("a"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second Remove = %v, want ErrNotFound", err)
+	}
+}
+
+// The egress policy follows the URL: a config-file source changed in
+// other fields stays the operator's; a new URL from the API is checked.
+func TestEgressFollowsTheURLAcrossUpdates(t *testing.T) {
+	h := newHarness(t, "egress: {denied_networks: [10.0.0.0/8]}\nsources:\n  - name: cfg\n    url: rtsp://10.0.0.7/s\n",
+		stateDoc{})
+	if _, err := h.Update("cfg", json.RawMessage(`{"transport":"tcp"}`)); err != nil {
+		t.Fatal(err)
+	}
+	made := h.pipes.made("cfg")
+	if last := made[len(made)-1]; last.url.HostPolicy() != nil {
+		t.Errorf("a config source changed in another field got the egress policy")
+	}
+	if _, err := h.Update("cfg", json.RawMessage(`{"url":"rtsp://cam.example/s"}`)); err != nil {
+		t.Fatal(err)
+	}
+	made = h.pipes.made("cfg")
+	if last := made[len(made)-1]; last.url.HostPolicy() == nil {
+		t.Errorf("a URL from the API runs without the egress policy")
 	}
 }
