@@ -59,7 +59,8 @@ func MaskURL(raw string) string {
 // maskParams masks the value of every credential parameter in a query
 // string, split on '&' and ';' (libav splits on '&', old servers on ';')
 // and '#' (a fragment after an unparsed query), and reports whether it
-// found one.
+// found one. A key may start with '?' (a query inside a fragment, or a
+// doubled '?'); a value runs to the next separator, '?' included.
 func maskParams(query string) (string, bool) {
 	if query == "" {
 		return query, false
@@ -88,7 +89,7 @@ func isCredentialParam(key string) bool {
 	if k, err := url.QueryUnescape(key); err == nil {
 		key = k
 	}
-	key = strings.ToLower(strings.TrimSpace(key))
+	key = strings.ToLower(strings.TrimLeft(strings.TrimSpace(key), "?"))
 	if credentialParams[key] {
 		return true
 	}

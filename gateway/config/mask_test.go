@@ -60,7 +60,7 @@ func knownSecrets(raw string) []string {
 			k = dk
 		}
 		for _, name := range known {
-			if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			if ok && strings.EqualFold(strings.TrimLeft(strings.TrimSpace(k), "?"), name) {
 				out = append(out, v)
 			}
 		}
