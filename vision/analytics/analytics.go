@@ -85,6 +85,9 @@ func (a *Analytics) Update(at time.Time, pts int64, u track.Update) []media.Even
 	a.news, a.mids, a.lasts = a.news[:0], a.mids[:0], a.lasts[:0]
 	clear(a.counts.Objects)
 	for _, tr := range u.Tracks {
+		if s := a.tracks[tr.ID]; s != nil && s.gen == a.gen {
+			continue // the same id twice in one update: the tracker never sends that
+		}
 		a.counts.Objects[tr.Label]++
 		a.observe(tr, at, pts)
 	}
