@@ -89,7 +89,7 @@ func isCredentialParam(key string) bool {
 	if k, err := url.QueryUnescape(key); err == nil {
 		key = k
 	}
-	key = strings.ToLower(strings.TrimLeft(strings.TrimSpace(key), "?"))
+	key = strings.ToLower(strings.TrimLeft(strings.TrimSpace(key), "?#"))
 	if credentialParams[key] {
 		return true
 	}
@@ -106,21 +106,37 @@ func isCredentialParam(key string) bool {
 // the credential parameters of what follows.
 func maskUnparsed(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		scheme, rest = "", raw
+	if !ok || !schemeRe.MatchString(scheme) {
+		scheme, rest, ok = "", raw, false
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i] + paramRe.ReplaceAllStringFunc(rest[i:], maskPair)
 	}
 	if at := strings.LastIndex(rest, "@"); ok && at >= 0 {
 		rest = masked + rest[at:]
-	}
-	if i := strings.IndexAny(rest, "?#"); i >= 0 {
-		query, _ := maskParams(rest[i+1:])
-		rest = rest[:i+1] + query
 	}
 	if ok {
 		return scheme + "://" + rest
 	}
 	return rest
 }
+
+// maskPair masks the value of one key=value match of paramRe when its key
+// names a credential.
+func maskPair(m string) string {
+	sub := paramRe.FindStringSubmatch(m)
+	if !isCredentialParam(sub[2]) {
+		return m
+	}
+	return sub[1] + sub[2] + "=" + masked
+}
+
+// paramRe finds key=value pairs in the query and fragment of what did not
+// parse as a URL: a key follows ? & ; or #, and its value runs to the next
+// & ; or # (a '?' inside a value stays part of it).
+var paramRe = regexp.MustCompile(`(^|[?&;#])([^=&;#?]*)=([^&;#]*)`)
+
+var schemeRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
 var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://\S+`)
 
