@@ -37,7 +37,10 @@ vet: setup-test
 
 test: vet testdata
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/gateway/app$$')
+	# The end-to-end tests run alone: they check frame rates and drive a
+	# browser, which other packages' tests would starve on two cores.
+	$(GO) test -count=1 -timeout 15m ./gateway/app/
 	# gocv's Mat profile: every Mat the detectors make is closed again.
 	$(GO) test -count=1 -tags matprofile -run 'NoLeakedMats|ChurnLeaks' ./vision/... ./gateway/app/
 	@$(MAKE) -s fuzz-short
