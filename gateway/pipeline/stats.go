@@ -6,16 +6,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/transcode"
 )
 
-// States of a pipeline.
+// States of a pipeline: the API's source states.
 const (
-	StateStarting = "starting"
-	StateRunning  = "running"
-	StateRetrying = "retrying"
-	StateFailed   = "failed"
-	StateStopped  = "stopped"
+	StateStarting = api.StateStarting
+	StateRunning  = api.StateRunning
+	StateRetrying = api.StateRetrying
+	StateFailed   = api.StateFailed
+	StateStopped  = api.StateStopped
 )
 
 // Stats is a snapshot of one pipeline.
