@@ -75,5 +75,14 @@ func TestTLSSettingsReachTheInput(t *testing.T) {
 	if code, b := g.do("POST", "/api/v1/sources", body); code != http.StatusCreated {
 		t.Fatalf("POST = %d %s", code, b)
 	}
-	g.waitRunning("off", 10*time.Second)
+	// A one-second file plays through in milliseconds and ends, so the
+	// proof is decoded frames, not a "running" state a poll could miss.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := g.status("off"); st.FramesIn > 0 && st.Input.Codec == "h264" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no frame decoded from the TLS camera within 10s: %+v", g.status("off"))
 }
