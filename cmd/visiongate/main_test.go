@@ -109,11 +109,11 @@ func waitRunning(t *testing.T, url string) {
 		if err == nil {
 			var st struct {
 				State     string `json:"state"`
-				FramesOut int    `json:"frames_out"`
+				FramesIn  int    `json:"frames_in"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
-			if err == nil && st.State == "running" && st.FramesOut > 0 {
+			if err == nil && st.State == "running" && st.FramesIn > 0 {
 				return
 			}
 		}

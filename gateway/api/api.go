@@ -58,11 +58,16 @@ type InputStatus struct {
 	FPS    float64 `json:"fps,omitempty"`
 }
 
-// CodecStatus says which libav codec runs and why.
+// CodecStatus says which libav codec was opened and why, and whether it
+// runs now: on demand, the encoder stops while nobody watches and the
+// decoder while nothing needs pictures.
 type CodecStatus struct {
 	Name     string `json:"name,omitempty"`
 	Hardware bool   `json:"hardware"`
 	Reason   string `json:"reason,omitempty"`
+	Running  bool   `json:"running"`
+	// Starts counts openings (the encoder: one per period with readers).
+	Starts uint64 `json:"starts,omitempty"`
 }
 
 // Outputs are the URLs a source can be watched at.

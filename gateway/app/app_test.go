@@ -76,14 +76,14 @@ func (g *gateway) do(method, path, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// waitRunning polls the status API until the source has produced frames.
+// waitRunning polls the status API until frames come in from the source.
 func (g *gateway) waitRunning(name string, within time.Duration) manager.Status {
 	g.t.Helper()
 	deadline := time.Now().Add(within)
 	var st manager.Status
 	for time.Now().Before(deadline) {
 		code, b := g.do("GET", "/api/v1/sources/"+name, "")
-		if code == http.StatusOK && json.Unmarshal(b, &st) == nil && st.State == manager.StateRunning && st.FramesOut > 0 {
+		if code == http.StatusOK && json.Unmarshal(b, &st) == nil && st.State == manager.StateRunning && st.FramesIn > 0 {
 			return st
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -108,8 +108,8 @@ func TestCameraThroughGateway(t *testing.T) {
 				t.Fatalf("POST = %d %s", code, b)
 			}
 			st := g.waitRunning(name, 10*time.Second)
-			t.Logf("first frame out %v after POST", time.Since(posted).Round(time.Millisecond))
-			if st.Input.Codec != "h264" || st.Input.Width != 640 || st.Encoder.Name != "libx264" || st.Decoder.Name == "" {
+			t.Logf("first frame in %v after POST", time.Since(posted).Round(time.Millisecond))
+			if st.Input.Codec != "h264" || st.Input.Width != 640 || st.Decoder.Name == "" {
 				t.Errorf("status = %+v", st)
 			}
 			for _, reader := range []string{"tcp", "udp"} {
@@ -118,6 +118,9 @@ func TestCameraThroughGateway(t *testing.T) {
 					t.Fatalf("read over %s: %v", reader, err)
 				}
 				checkReading(t, r, 640, 360, 25, 3*time.Second)
+			}
+			if st := g.status(name); st.Encoder.Name != "libx264" || !st.Encoder.Running || st.Encoder.Starts != 1 {
+				t.Errorf("encoder after two readers: %+v, want libx264 running, started once", st.Encoder)
 			}
 		})
 	}

@@ -21,6 +21,8 @@ func TestMetrics(t *testing.T) {
 		`visiongate_source_state{source="m",state="running"} 1`,
 		`visiongate_source_frames_out_total{source="m"}`,
 		`visiongate_source_readers{protocol="rtsp",source="m"} 0`,
+		`visiongate_source_decoder_running{source="m"} 1`, // for motion
+		`visiongate_source_encoder_running{source="m"} 0`, // nobody watches
 		`visiongate_encode_seconds_count{source="m"}`,
 		`visiongate_pipeline_latency_seconds_bucket{source="m",le=`,
 		`visiongate_vision_detections_per_second{source="m"}`,

@@ -24,7 +24,7 @@ func TestCameraOutagesAreSurvived(t *testing.T) {
 
 	done := testcam.ReadAsync(g.rtspURL("flaky"), "tcp", 15*time.Second)
 	for i := range 3 {
-		before := g.waitRunning("flaky", 5*time.Second).FramesOut
+		before := g.waitRunning("flaky", 5*time.Second).FramesIn
 		cam.Close()
 		st := g.waitState("flaky", manager.StateRetrying, 5*time.Second)
 		if st.LastError == "" {
@@ -78,12 +78,12 @@ func (g *gateway) waitReaders(name, protocol string, n int, within time.Duration
 	g.t.Fatalf("%s: fewer than %d %s readers within %v: %+v", name, n, protocol, within, st.Readers)
 }
 
-// waitFramesAfter polls until the source has output more than n real frames.
+// waitFramesAfter polls until more than n frames came in from the source.
 func (g *gateway) waitFramesAfter(name string, n uint64, within time.Duration) {
 	g.t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		if st, err := g.Manager().Get(name); err == nil && st.FramesOut > n && st.State == manager.StateRunning {
+		if st, err := g.Manager().Get(name); err == nil && st.FramesIn > n && st.State == manager.StateRunning {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -147,14 +147,14 @@ func TestGarbageStreamsDoNotHurtOthers(t *testing.T) {
 	g.waitRunning("good", 10*time.Second)
 	for _, name := range []string{"noise_http", "noise_rtsp"} {
 		st := g.waitState(name, manager.StateRetrying, 10*time.Second)
-		if st.LastError == "" || st.FramesOut != 0 {
+		if st.LastError == "" || st.FramesIn != 0 {
 			t.Errorf("%s: %+v", name, st)
 		}
 	}
 	before, _ := g.Manager().Get("good")
 	time.Sleep(2 * time.Second) // let the bad sources fail a few more times
 	after, _ := g.Manager().Get("good")
-	if got := after.FramesOut - before.FramesOut; got < 40 || after.Attempts != 1 {
+	if got := after.FramesIn - before.FramesIn; got < 40 || after.Attempts != 1 {
 		t.Errorf("the healthy source made %d frames in 2 s (attempts %d) next to garbage", got, after.Attempts)
 	}
 }

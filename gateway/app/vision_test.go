@@ -75,10 +75,11 @@ func (s *sse) add(kind, data string) error {
 }
 
 // People detection on OpenCV's pedestrian clip: events stream, the latest
-// result has persons in source pixels, and the video keeps its frame rate.
+// result has persons in source pixels, and the video keeps its frame rate
+// (encoded for nobody: on_demand false).
 func TestPeopleDetectionThroughGateway(t *testing.T) {
 	clip := testmedia.OpenCVSample(t, "vtest.avi")
-	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: walk\n    url: file://%s\n    vision: {detector: people, fps: 5, lines: [{name: mid, from: [384, 0], to: [384, 576]}]}\n", clip))
+	g := startGateway(t, fmt.Sprintf("allow_local_sources: true\nsources:\n  - name: walk\n    url: file://%s\n    on_demand: false\n    vision: {detector: people, fps: 5, lines: [{name: mid, from: [384, 0], to: [384, 576]}]}\n", clip))
 	g.waitRunning("walk", 10*time.Second)
 	got, err := readEvents(t.Context(), g.base+"/api/v1/sources/walk/events", 4*time.Second)
 	if err != nil {
@@ -167,10 +168,10 @@ func TestPatchDetectorKeepsVideo(t *testing.T) {
 		t.Errorf("after PATCH: vision %+v, attempts %d (before %d): want faces, no restart",
 			after.Vision, after.Attempts, before.Attempts)
 	}
-	if after.FramesOut <= before.FramesOut {
-		t.Errorf("frames out %d after PATCH, %d before", after.FramesOut, before.FramesOut)
+	if after.FramesIn <= before.FramesIn {
+		t.Errorf("frames in %d after PATCH, %d before", after.FramesIn, before.FramesIn)
 	}
-	g.waitFramesAfter("v", after.FramesOut, 5*time.Second)
+	g.waitFramesAfter("v", after.FramesIn, 5*time.Second)
 	if st, _ := g.Manager().Get("v"); st.Attempts != before.Attempts {
 		t.Errorf("pipeline restarted (attempts %d, before %d)", st.Attempts, before.Attempts)
 	}

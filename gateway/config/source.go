@@ -45,9 +45,12 @@ type Source struct {
 	HWAccel string `yaml:"hwaccel,omitempty" json:"hwaccel,omitempty"`
 	// Transcode false republishes the input's H.264/H.265 untouched when
 	// no vision runs. Default true.
-	Transcode *bool   `yaml:"transcode,omitempty" json:"transcode,omitempty"`
-	Encoder   Encoder `yaml:"encoder,omitempty" json:"encoder,omitzero"`
-	Vision    *Vision `yaml:"vision,omitempty" json:"vision,omitempty"`
+	Transcode *bool `yaml:"transcode,omitempty" json:"transcode,omitempty"`
+	// OnDemand true (the default) runs the encoder and the HLS muxer only
+	// while someone watches; false keeps them running for nobody.
+	OnDemand *bool   `yaml:"on_demand,omitempty" json:"on_demand,omitempty"`
+	Encoder  Encoder `yaml:"encoder,omitempty" json:"encoder,omitzero"`
+	Vision   *Vision `yaml:"vision,omitempty" json:"vision,omitempty"`
 	// ConnectTimeout bounds opening the input; ReadTimeout bounds the wait
 	// for the next packet once running.
 	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitzero"`
@@ -63,6 +66,9 @@ type Source struct {
 func (s *Source) Transcoding() bool {
 	return s.Transcode == nil || *s.Transcode || s.VisionOn()
 }
+
+// EncodesOnDemand reports whether the encoder waits for a reader.
+func (s *Source) EncodesOnDemand() bool { return s.OnDemand == nil || *s.OnDemand }
 
 // VisionOn reports whether the source runs a detector.
 func (s *Source) VisionOn() bool {

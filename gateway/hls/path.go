@@ -59,11 +59,21 @@ func newPath(parent context.Context, name string, h *hub.Hub, cfg settings) *pat
 		wake:    make(chan struct{}, 1),
 		changed: make(chan struct{}),
 	}
-	if cfg.idleTimeout == 0 {
+	if p.idleTimeout() == 0 {
 		// Subscribe now so nothing published after Attach returns is missed.
 		p.first = h.Subscribe(0)
 	}
 	return p
+}
+
+// idleTimeout is how long the muxer outlives the last request: the
+// configured one, else the hub's grace period when the source encodes on
+// demand; 0 keeps it always on.
+func (p *path) idleTimeout() time.Duration {
+	if p.cfg.idleTimeout == 0 && p.hub.OnDemand() {
+		return hub.DefaultGrace
+	}
+	return p.cfg.idleTimeout
 }
 
 // stop cancels the path and waits for its goroutine, which closes the
@@ -104,7 +114,7 @@ func (p *path) run() {
 // path is stopped first.
 func (p *path) waitDemand() bool {
 	for {
-		if p.idleFor(time.Now()) < p.cfg.idleTimeout {
+		if idle := p.idleTimeout(); idle == 0 || p.idleFor(time.Now()) < idle {
 			return true
 		}
 		select {
@@ -117,9 +127,12 @@ func (p *path) waitDemand() bool {
 
 // serve feeds units from r to muxers until r fails (the error is returned)
 // or, in on-demand mode, no request came for idleTimeout (nil).
+// While it serves, it wants the hub's units, from a new IDR.
 func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 	f := &feeder{p: p, cfg: p.cfg, log: log}
 	defer f.close()
+	defer p.hub.Want()()
+	p.hub.RequestKeyframe()
 	if p.cfg.variantErr != nil {
 		p.setMuxer(nil, p.cfg.variantErr)
 	}
@@ -132,7 +145,7 @@ func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 			// A panic in the muxer costs this unit, not the path.
 			_ = recovery.Call(log, "hls muxer", func() error { f.write(au); return nil })
 		}
-		if p.cfg.idleTimeout > 0 && p.idleFor(time.Now()) >= p.cfg.idleTimeout {
+		if idle := p.idleTimeout(); idle > 0 && p.idleFor(time.Now()) >= idle {
 			return nil
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/visiongate/visiongate/media"
 )
@@ -38,6 +39,14 @@ type Hub struct {
 	keyInfo *media.StreamInfo
 	closed  bool
 
+	// demand (demand.go)
+	onDemand bool
+	grace    time.Duration
+	wants    int
+	lastWant time.Time
+	// keyframeWanted: a reader asked for an IDR (RequestKeyframe).
+	keyframeWanted bool
+
 	infoReady chan struct{} // closed at the first IDR with Info
 	done      chan struct{} // closed by Close
 }
@@ -46,6 +55,7 @@ type Hub struct {
 func New(name string) *Hub {
 	return &Hub{
 		name:      name,
+		grace:     DefaultGrace,
 		infoReady: make(chan struct{}),
 		done:      make(chan struct{}),
 	}

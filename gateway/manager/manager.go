@@ -153,6 +153,7 @@ func (m *Manager) start(src config.Source, fromAPI bool, stage Stage) *entry {
 
 func (m *Manager) newPipeline(src config.Source, e *entry) runner {
 	resolved := m.opts.Config.Resolve(src)
+	e.hub.SetOnDemand(resolved.EncodesOnDemand(), 0)
 	// Validated already, so the URL parses. SourceInput adds the
 	// source's TLS options and, for API sources, the egress check.
 	u, _ := m.opts.Config.SourceInput(resolved, e.fromAPI)

@@ -3,6 +3,7 @@ package manager
 import (
 	"github.com/visiongate/visiongate/gateway/api"
 	"github.com/visiongate/visiongate/gateway/config"
+	"github.com/visiongate/visiongate/transcode"
 )
 
 // The API's types, defined in the leaf package api.
@@ -37,8 +38,9 @@ func (m *Manager) status(e *entry) Status {
 	src.URL = config.MaskURL(src.URL)
 	s := Status{
 		Name: src.Name, State: st.State, Source: src,
-		Input:   InputStatus{Codec: st.Input.Codec, Width: st.Input.Width, Height: st.Input.Height, FPS: st.Input.FPS},
-		Decoder: CodecStatus(st.Decoder), Encoder: CodecStatus(st.Encoder),
+		Input:    InputStatus{Codec: st.Input.Codec, Width: st.Input.Width, Height: st.Input.Height, FPS: st.Input.FPS},
+		Decoder:  codecStatus(st.Decoder, st.Decoding),
+		Encoder:  codecStatus(st.Encoder, st.Encoding),
 		FramesIn: st.FramesIn, FramesOut: st.FramesOut, FPSOut: st.FPSOut,
 		Attempts: st.Attempts, LastError: st.LastError, Since: st.Since,
 		Readers: map[string]int{},
@@ -47,6 +49,7 @@ func (m *Manager) status(e *entry) Status {
 		s.Readers[p.Protocol()] = p.Readers(src.Name)
 	}
 	s.Readers["mjpeg"] = e.jpeg.Viewers()
+	s.Encoder.Starts = st.EncoderStarts
 	if e.stage != nil {
 		vs := e.stage.Status()
 		s.Vision, s.DetectionsPerSec = &vs, vs.DetectionsPerSec
@@ -55,4 +58,8 @@ func (m *Manager) status(e *entry) Status {
 		s.Outputs = m.opts.URLs(src.Name)
 	}
 	return s
+}
+
+func codecStatus(c transcode.CodecInfo, running bool) CodecStatus {
+	return CodecStatus{Name: c.Name, Hardware: c.Hardware, Reason: c.Reason, Running: running}
 }

@@ -16,12 +16,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	stateDesc     = desc("source_state", "1 for the state the source is in.", "state")
-	framesInDesc  = desc("source_frames_in_total", "Frames decoded (or packets relayed).")
+	framesInDesc  = desc("source_frames_in_total", "Frames received from the source.")
 	framesOutDesc = desc("source_frames_out_total", "Frames encoded and published.")
 	fpsDesc       = desc("source_output_fps", "Output frames per second over the last second.")
 	reconnectDesc = desc("source_reconnects_total", "Connection attempts after the first.")
 	readersDesc   = desc("source_readers", "Readers by protocol.", "protocol")
 	hwDecodeDesc  = desc("source_hardware_decode", "1 when the source decodes in hardware.")
+	decodingDesc  = desc("source_decoder_running", "1 while frames are decoded (on demand: someone needs pictures).")
+	encodingDesc  = desc("source_encoder_running", "1 while the encoder runs (on demand: someone watches).")
+	encStartsDesc = desc("source_encoder_starts_total", "Encoder openings: one per period with readers.")
 	detRateDesc   = desc("vision_detections_per_second", "Detection results per second.")
 	detLatDesc    = desc("vision_latency_seconds", "Average time from a sampled frame to its result.")
 	boxAgeDesc    = desc("vision_box_age_seconds", "Age of the boxes being drawn.")
@@ -60,6 +63,9 @@ func collectSource(ch chan<- prometheus.Metric, st api.Status) {
 	ch <- prometheus.MustNewConstMetric(fpsDesc, prometheus.GaugeValue, st.FPSOut, n)
 	ch <- prometheus.MustNewConstMetric(reconnectDesc, prometheus.CounterValue, float64(max(st.Attempts-1, 0)), n)
 	ch <- prometheus.MustNewConstMetric(hwDecodeDesc, prometheus.GaugeValue, boolf(st.Decoder.Hardware), n)
+	ch <- prometheus.MustNewConstMetric(decodingDesc, prometheus.GaugeValue, boolf(st.Decoder.Running), n)
+	ch <- prometheus.MustNewConstMetric(encodingDesc, prometheus.GaugeValue, boolf(st.Encoder.Running), n)
+	ch <- prometheus.MustNewConstMetric(encStartsDesc, prometheus.CounterValue, float64(st.Encoder.Starts), n)
 	for proto, count := range st.Readers {
 		ch <- prometheus.MustNewConstMetric(readersDesc, prometheus.GaugeValue, float64(count), n, proto)
 	}

@@ -41,6 +41,9 @@ func newJPEGTap(h *mjpeg.Hub, log *slog.Logger) *jpegTap {
 	return t
 }
 
+// active tells whether anyone waits for pictures.
+func (t *jpegTap) active() bool { return t != nil && t.hub.Active() }
+
 // offer keeps a reference to f when anyone wants pictures. Cheap: no
 // pixels are copied here.
 func (t *jpegTap) offer(f *astiav.Frame, pts int64) {

@@ -40,14 +40,17 @@ type output struct {
 	inW     int
 	inH     int
 
-	enc      *transcode.Encoder
-	conv     *transcode.Converter
-	encW     int
-	encH     int
-	pkt      *astiav.Packet
-	info     *media.StreamInfo
-	nextDue  int64 // output frame-rate limiter, output clock
-	received time.Time
+	enc     *transcode.Encoder
+	conv    *transcode.Converter
+	convFmt astiav.PixelFormat
+	encW    int // output size, fixed by the first frame
+	encH    int
+	pkt     *astiav.Packet
+	info    *media.StreamInfo
+	nextDue int64 // output frame-rate limiter, output clock
+	// lastForcedIDR is when a reader's keyframe request was last honoured.
+	lastForcedIDR time.Time
+	received      time.Time
 }
 
 func newOutput(h *hub.Hub, cfg config.Encoder, stage FrameStage, st *stats, log *slog.Logger) *output {
@@ -70,8 +73,8 @@ func (o *output) beginInput(v transcode.VideoInfo) {
 	o.tl.SetInput(v.TimeBase.Num(), v.TimeBase.Den(), o.inFPS)
 }
 
-// writeFrame maps, samples, converts and encodes one decoded frame;
-// received is when its packet arrived (zero if unknown).
+// writeFrame maps, samples, converts and, while someone watches, encodes
+// one decoded frame; received is when its packet arrived (zero if unknown).
 func (o *output) writeFrame(f *astiav.Frame, received time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -80,10 +83,7 @@ func (o *output) writeFrame(f *astiav.Frame, received time.Time) error {
 	if o.skipForRate(pts) {
 		return nil
 	}
-	if err := o.ensureEncoder(f.Width(), f.Height(), f.PixelFormat()); err != nil {
-		return err
-	}
-	frame, err := o.conv.Convert(f)
+	frame, err := o.prepare(f)
 	if err != nil {
 		return err
 	}
@@ -94,8 +94,11 @@ func (o *output) writeFrame(f *astiav.Frame, received time.Time) error {
 	o.tap.offer(frame, pts)
 	encStart := time.Now()
 	o.obs.Stage(encStart.Sub(start))
+	if o.enc == nil {
+		return nil // nobody watches: the frame served vision and pictures
+	}
 	frame.SetPts(pts)
-	frame.SetPictureType(astiav.PictureTypeNone) // the encoder places keyframes
+	frame.SetPictureType(o.pictureType())
 	if err := o.enc.SendFrame(frame); err != nil {
 		return fmt.Errorf("encoding: %w", err)
 	}
@@ -103,6 +106,49 @@ func (o *output) writeFrame(f *astiav.Frame, received time.Time) error {
 	err = o.drainEncoder(true)
 	o.obs.Encode(time.Since(encStart))
 	return err
+}
+
+// prepare fixes the output size at the first frame, starts or stops the
+// encoder with demand, and converts f to the output size and format.
+func (o *output) prepare(f *astiav.Frame) (*astiav.Frame, error) {
+	if o.encW == 0 {
+		o.encW, o.encH = o.outputSize(f.Width(), f.Height())
+	}
+	if err := o.followDemand(f.PixelFormat()); err != nil {
+		return nil, err
+	}
+	o.ensureConverter()
+	return o.conv.Convert(f)
+}
+
+// followDemand opens the encoder while the hub is wanted and closes it
+// once nobody wants it (after the hub's grace period).
+func (o *output) followDemand(pix astiav.PixelFormat) error {
+	wanted := o.hub.Wanted()
+	switch {
+	case wanted && o.enc == nil:
+		return o.openEncoder(pix)
+	case !wanted && o.enc != nil:
+		o.closeEncoder()
+		o.log.Info("encoder stopped: nobody watching")
+	}
+	return nil
+}
+
+// ensureConverter converts to the encoder's pixel format, or to 4:2:0 for
+// the frame stage while no encoder runs.
+func (o *output) ensureConverter() {
+	pf := astiav.PixelFormatYuv420P
+	if o.enc != nil {
+		pf = o.enc.PixelFormat()
+	}
+	if o.conv != nil && o.convFmt == pf {
+		return
+	}
+	if o.conv != nil {
+		o.conv.Close()
+	}
+	o.conv, o.convFmt = transcode.NewConverter(o.encW, o.encH, pf), pf
 }
 
 func (o *output) runStage(frame *astiav.Frame, pts int64) error {
@@ -118,6 +164,36 @@ func (o *output) runStage(frame *astiav.Frame, pts int64) error {
 	}
 	o.stage.Process(&v)
 	return nil
+}
+
+// minForcedIDR spaces the IDRs forced for new readers: many readers joining
+// at once cost a few keyframes, not one per frame.
+const minForcedIDR = 200 * time.Millisecond
+
+// pictureType forces an IDR when a new reader asked for one, else lets
+// the encoder place keyframes.
+func (o *output) pictureType() astiav.PictureType {
+	if time.Since(o.lastForcedIDR) < minForcedIDR || !o.hub.TakeKeyframeRequest() {
+		return astiav.PictureTypeNone
+	}
+	o.lastForcedIDR = time.Now()
+	return astiav.PictureTypeI
+}
+
+// rest stops the encoder when the session stops decoding: no frame will
+// come to stop it.
+func (o *output) rest() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.followDemand(astiav.PixelFormatYuv420P); err != nil {
+		o.log.Warn("encoder", "err", err)
+	}
+}
+
+// needsFrames tells the session whether to decode: for the frame stage
+// (vision), for pictures or for readers of the encoded video.
+func (o *output) needsFrames() bool {
+	return o.stage != nil || o.tap.active() || o.hub.Wanted()
 }
 
 // skipForRate drops frames to honour a configured output frame rate.
@@ -155,18 +231,13 @@ func (o *output) fps() float64 {
 	return o.inFPS
 }
 
-// ensureEncoder opens the encoder at the first frame. Its size then stays
-// fixed, even when the camera changes resolution: new sizes are scaled to
-// it, so readers keep a stream they can decode.
-func (o *output) ensureEncoder(inW, inH int, pix astiav.PixelFormat) error {
-	if o.enc != nil {
-		return nil
-	}
-	w, h := o.outputSize(inW, inH)
-	o.closeEncoder()
+// openEncoder starts an encoder at the output size fixed by the first
+// frame: a camera that changes resolution is scaled to it, so readers keep
+// a stream they can decode. A new encoder starts on an IDR.
+func (o *output) openEncoder(pix astiav.PixelFormat) error {
 	fps := o.fps()
 	enc, err := transcode.NewEncoder(transcode.EncoderOptions{
-		Codec: o.cfg.Codec, Width: w, Height: h, PixelFormat: pix,
+		Codec: o.cfg.Codec, Width: o.encW, Height: o.encH, PixelFormat: pix,
 		FPS: astiav.NewRational(int(math.Round(fps*1000)), 1000), TimeBase: astiav.NewRational(1, media.ClockRate),
 		Preset: o.cfg.Preset, Tune: o.cfg.Tune, BitrateKbps: o.cfg.Bitrate, CRF: o.cfg.CRF,
 		GOP: max(1, int(math.Round(o.cfg.Keyint.D.Seconds()*fps))),
@@ -174,11 +245,12 @@ func (o *output) ensureEncoder(inW, inH int, pix astiav.PixelFormat) error {
 	if err != nil {
 		return fmt.Errorf("%w: opening encoder: %w", errPermanent, err)
 	}
-	o.enc, o.encW, o.encH = enc, w, h
-	o.conv = transcode.NewConverter(w, h, enc.PixelFormat())
+	o.enc = enc
 	o.info = nil
 	o.stats.setEncoder(enc.Info())
-	o.log.Info("encoder opened", "encoder", enc.Info().Name, "size", fmt.Sprintf("%dx%d", w, h),
+	o.stats.encoding.Store(true)
+	o.stats.encStarts.Add(1)
+	o.log.Info("encoder opened", "encoder", enc.Info().Name, "size", fmt.Sprintf("%dx%d", o.encW, o.encH),
 		"fps", fps, "reason", enc.Info().Reason)
 	return nil
 }
@@ -226,7 +298,11 @@ func (o *output) closeEncoder() {
 	if o.enc != nil {
 		o.enc.Close()
 		o.enc = nil
+		o.stats.encoding.Store(false)
 	}
+}
+
+func (o *output) closeConverter() {
 	if o.conv != nil {
 		o.conv.Close()
 		o.conv = nil
@@ -236,6 +312,7 @@ func (o *output) closeEncoder() {
 func (o *output) close() {
 	o.waitSlate()
 	o.closeEncoder()
+	o.closeConverter()
 	if o.pkt != nil {
 		o.pkt.Free()
 		o.pkt = nil

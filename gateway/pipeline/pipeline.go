@@ -163,7 +163,7 @@ func (p *Pipeline) over(ctx context.Context, err error) bool {
 }
 
 // runOnce opens the source and runs it until it fails. produced tells
-// whether any frame came out, which resets the backoff.
+// whether any frame came in, which resets the backoff.
 func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
 	defer recovery.As(&err, p.log, "pipeline")
 	s, err := p.open(ctx)
@@ -171,7 +171,7 @@ func (p *Pipeline) runOnce(ctx context.Context) (produced bool, err error) {
 		return false, err
 	}
 	defer s.close()
-	before := p.stats.framesOut.Load()
+	in, out := p.stats.framesIn.Load(), p.stats.framesOut.Load()
 	err = s.run(ctx, p.out)
-	return p.stats.framesOut.Load() > before, err
+	return p.stats.framesIn.Load() > in || p.stats.framesOut.Load() > out, err
 }

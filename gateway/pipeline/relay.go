@@ -26,7 +26,7 @@ func (s *session) relay(ctx context.Context, out *output) error {
 		if err := s.in.ReadPacket(ctx, in); err != nil {
 			return s.endOfInput(err)
 		}
-		s.stats.framesIn.Add(1)
+		s.stats.frameIn()
 		err := bsf.SendPacket(in)
 		in.Unref()
 		if err != nil {

@@ -143,11 +143,29 @@ func (s *session) demux(ctx context.Context, pkts chan<- *astiav.Packet, free <-
 }
 
 // decodeLoop returns nil when the demuxer stopped (its error says why).
+// While nobody needs frames it only keeps the current GOP.
 func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, free chan<- *astiav.Packet, out *output) error {
 	frame := astiav.AllocFrame()
 	defer frame.Free()
+	var gop idleGOP
+	defer gop.clear()
 	failures := 0
 	for pkt := range pkts {
+		if !out.needsFrames() {
+			if s.stats.decoding.Load() {
+				out.rest()
+				s.setDecoding(false)
+			}
+			s.stats.frameIn()
+			gop.keep(pkt)
+			pkt.Unref()
+			free <- pkt
+			continue
+		}
+		if !s.stats.decoding.Load() {
+			s.catchUp(gop.take(), frame)
+			s.setDecoding(true)
+		}
 		start := time.Now()
 		err := s.dec.SendPacket(pkt)
 		pkt.Unref()
@@ -169,6 +187,25 @@ func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, fr
 	return nil
 }
 
+func (s *session) setDecoding(on bool) {
+	if s.stats.decoding.Swap(on) != on {
+		s.log.Debug("decoding", "on", on)
+	}
+}
+
+// catchUp decodes the GOP kept while idle and discards its pictures: they
+// are in the past, but the next packet's picture can now be decoded.
+func (s *session) catchUp(gop []*astiav.Packet, frame *astiav.Frame) {
+	for _, pkt := range gop {
+		if err := s.dec.SendPacket(pkt); err == nil || errors.Is(err, astiav.ErrEagain) {
+			for s.dec.ReceiveFrame(frame) == nil {
+				frame.Unref()
+			}
+		}
+		pkt.Free()
+	}
+}
+
 // drainDecoder hands every decoded frame on; start is when the packet
 // went into the decoder, for the decode timing.
 func (s *session) drainDecoder(frame *astiav.Frame, out *output, start time.Time) error {
@@ -183,7 +220,7 @@ func (s *session) drainDecoder(frame *astiav.Frame, out *output, start time.Time
 		if err != nil {
 			return fmt.Errorf("decoding: %w", err)
 		}
-		s.stats.framesIn.Add(1)
+		s.stats.frameIn()
 		s.opts.Observer.Decode(time.Since(start))
 		err = out.writeFrame(frame, s.seen.get(frame.Pts()))
 		start = time.Now()

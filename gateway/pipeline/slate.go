@@ -22,12 +22,12 @@ type slate struct {
 	done chan struct{}
 }
 
-// startSlate runs the slate until the next real frame. Without an encoder
-// (never connected, or a relay) there is nothing to keep alive.
+// startSlate runs the slate until the next real frame. Before the first
+// frame, and for a relay, there is no output size to draw it at.
 func (o *output) startSlate() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.enc == nil || o.slate != nil {
+	if o.encW == 0 || o.slate != nil {
 		return
 	}
 	s := &slate{stop: make(chan struct{}), done: make(chan struct{})}
@@ -82,6 +82,13 @@ func (o *output) slateTick(s *slate, frame *astiav.Frame, now time.Time) bool {
 	case <-s.stop:
 		return false
 	default:
+	}
+	if err := o.followDemand(astiav.PixelFormatYuv420P); err != nil {
+		o.log.Warn("slate", "err", err)
+		return true
+	}
+	if o.enc == nil {
+		return true // nobody watches: the time still passes on the timeline
 	}
 	if err := o.drawSlate(frame, now); err != nil {
 		o.log.Warn("slate", "err", err)

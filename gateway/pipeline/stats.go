@@ -31,6 +31,12 @@ type Stats struct {
 	FramesIn  uint64
 	FramesOut uint64
 	FPSOut    float64
+	// Decoding and Encoding tell whether the decoder and the encoder run
+	// now: on demand, they stop while nobody needs them.
+	Decoding bool
+	Encoding bool
+	// EncoderStarts counts encoder openings: one per demand period.
+	EncoderStarts uint64
 }
 
 // stats is written by the pipeline goroutines and read by Status calls.
@@ -39,6 +45,9 @@ type stats struct {
 	framesOut atomic.Uint64
 	fpsBits   atomic.Uint64
 	running   atomic.Bool // state == running, readable without the lock
+	decoding  atomic.Bool // frames are decoded (someone needs pictures)
+	encoding  atomic.Bool // the encoder runs (someone watches)
+	encStarts atomic.Uint64
 
 	mu       sync.Mutex
 	state    string
@@ -90,13 +99,18 @@ func (s *stats) setEncoder(e transcode.CodecInfo) {
 	s.mu.Unlock()
 }
 
+// frameIn counts one frame from the source: it is running.
+func (s *stats) frameIn() {
+	s.framesIn.Add(1)
+	if !s.running.Load() {
+		s.setState(StateRunning, nil)
+	}
+}
+
 // frameOut counts one published frame and refreshes the output rate
 // once a second.
 func (s *stats) frameOut(now time.Time) {
 	s.framesOut.Add(1)
-	if !s.running.Load() {
-		s.setState(StateRunning, nil)
-	}
 	if s.winStart.IsZero() {
 		s.winStart = now
 	}
@@ -114,6 +128,7 @@ func (s *stats) snapshot() Stats {
 		State: s.state, Attempts: s.attempts, LastError: s.lastErr, Since: s.since,
 		Input: s.input, Decoder: s.decoder, Encoder: s.encoder,
 		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(),
-		FPSOut: math.Float64frombits(s.fpsBits.Load()),
+		FPSOut:   math.Float64frombits(s.fpsBits.Load()),
+		Decoding: s.decoding.Load(), Encoding: s.encoding.Load(), EncoderStarts: s.encStarts.Load(),
 	}
 }

@@ -43,8 +43,8 @@ type path struct {
 	running bool
 	ended   bool // run returned: no stream will come
 	stream  *gortsplib.ServerStream
-	changed chan struct{} // closed (and replaced) whenever stream or ended changes
-	readers map[*gortsplib.ServerSession]struct{}
+	changed chan struct{}                       // closed (and replaced) whenever stream or ended changes
+	readers map[*gortsplib.ServerSession]func() // → its hub.Want release
 }
 
 func newPath(parent context.Context, name string, h *hub.Hub) *path {
@@ -56,7 +56,7 @@ func newPath(parent context.Context, name string, h *hub.Hub) *path {
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
-		readers: make(map[*gortsplib.ServerSession]struct{}),
+		readers: make(map[*gortsplib.ServerSession]func()),
 	}
 }
 
@@ -149,9 +149,12 @@ func (p *path) currentStream() *gortsplib.ServerStream {
 
 // waitStream returns the stream, waiting up to timeout for a path whose
 // source has not produced its first IDR yet.
+// Waiting wants the hub: an idle on-demand encoder starts for it, and the
+// hub's grace period keeps it running until the PLAY that follows.
 func (p *path) waitStream(timeout time.Duration) (*gortsplib.ServerStream, error) {
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
+	defer p.hub.Want()()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -193,14 +196,18 @@ func (p *path) addReader(ss *gortsplib.ServerSession, max int) int {
 	case max > 0 && len(p.readers) >= max:
 		return readerFull
 	}
-	p.readers[ss] = struct{}{}
+	p.readers[ss] = p.hub.Want()
+	p.hub.RequestKeyframe() // its picture starts now, not at the next GOP
 	return readerAdded
 }
 
 func (p *path) removeReader(ss *gortsplib.ServerSession) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.readers, ss)
+	if release, ok := p.readers[ss]; ok {
+		release()
+		delete(p.readers, ss)
+	}
 }
 
 func (p *path) readerCount() int {
