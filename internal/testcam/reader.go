@@ -23,7 +23,10 @@ type Reading struct {
 	// an RTSP reader joins mid-GOP and waits for the next one.
 	BeforeIDR  int
 	FirstAfter time.Duration // from Read's start to the first unit
-	SPS        []byte
+	// KeyAfter is from Read's start to the first keyframe: the first
+	// picture a player can show.
+	KeyAfter time.Duration
+	SPS      []byte
 }
 
 // Read plays url over "tcp" or "udp" for d and reports what arrived.
@@ -98,8 +101,12 @@ func (r *Reading) observe(au [][]byte, pts int64, ok bool, last *int64, start ti
 	if r.Frames == 0 {
 		r.FirstAfter = time.Since(start)
 	}
-	if r.Frames == r.BeforeIDR && !h264.IsRandomAccess(au) {
-		r.BeforeIDR++
+	if r.Frames == r.BeforeIDR {
+		if h264.IsRandomAccess(au) {
+			r.KeyAfter = time.Since(start)
+		} else {
+			r.BeforeIDR++
+		}
 	}
 	r.Frames++
 	for _, n := range au {
