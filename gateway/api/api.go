@@ -70,13 +70,9 @@ type CodecStatus struct {
 	Starts uint64 `json:"starts,omitempty"`
 }
 
-// Outputs are the URLs a source can be watched at.
-type Outputs struct {
-	RTSP     string `json:"rtsp"`
-	HLS      string `json:"hls"`
-	MJPEG    string `json:"mjpeg"`
-	Snapshot string `json:"snapshot"`
-}
+// Outputs are the URLs a source can be watched at, by kind: "rtsp",
+// "hls", "mjpeg", "snapshot", one per registered output's URL.
+type Outputs map[string]string
 
 // VisionStatus is the detection side of a source's status.
 type VisionStatus struct {

@@ -15,9 +15,10 @@ import (
 	"github.com/asticode/go-astiav"
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hls"
-	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/manager"
 	"github.com/visiongate/visiongate/gateway/metrics"
+	"github.com/visiongate/visiongate/gateway/output"
+	"github.com/visiongate/visiongate/gateway/pictures"
 	"github.com/visiongate/visiongate/gateway/pipeline"
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/vision"
@@ -32,6 +33,7 @@ type App struct {
 	log      *slog.Logger
 	rtsp     *rtsp.Server
 	hls      *hls.Server
+	pictures *pictures.Output
 	vision   *vision.Pool
 	metrics  *metrics.Registry
 	mqtt     *mqttSink
@@ -53,6 +55,8 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
 	a.hls = newHLSServer(cfg.HLS, log)
+	a.hls.BaseURL = a.httpBase(cfg.PublicHost)
+	a.pictures = &pictures.Output{BaseURL: a.hls.BaseURL}
 	ln, err := a.listenHTTP(cfg)
 	if err != nil {
 		a.closeOutputs()
@@ -73,7 +77,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.closeOutputs()
 		return nil, err
 	}
-	a.http = a.newHTTPServer(cfg, web.NewRouter(web.Options{Sources: a.manager, Pictures: a.manager,
+	a.http = a.newHTTPServer(cfg, web.NewRouter(web.Options{Sources: a.manager, Pictures: a.pictures,
 		Detections: a.manager, HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth, a.throttle),
 		MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler(),
 		Models: modelsDir{cfg.ModelsPath()}}))
@@ -126,6 +130,7 @@ func (a *App) startRTSP(cfg *config.Config) error {
 	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: a.log,
 		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress),
 		Accounts: rtspAccounts(webAuth(cfg.Auth, nil)), MaxReaders: max(cfg.Limits.ReadersPerSource, 0)}
+	a.rtsp.BaseURL = func() string { return "rtsp://" + output.HostPort(cfg.PublicHost, a.RTSPAddr()) }
 	if a.throttle != nil {
 		a.rtsp.Throttle = a.throttle
 	}
@@ -164,8 +169,7 @@ func (a *App) health() map[string]string {
 func (a *App) startManager(cfg *config.Config) error {
 	var err error
 	a.manager, err = manager.New(manager.Options{
-		Config: cfg, Log: a.log, URLs: a.outputURLs(cfg.PublicHost),
-		Publishers: []manager.Publisher{publisher{"rtsp", a.rtsp}, publisher{"hls", a.hls}},
+		Config: cfg, Log: a.log, Outputs: output.NewRegistry(a.rtsp, a.hls, a.pictures),
 		Vision:     stageFactory(a.vision, cfg),
 		Backoff:    pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
 		Metrics:    sourceSinks{a.metrics, a.mqtt},
@@ -216,19 +220,10 @@ func (a *App) Close() error {
 	return err
 }
 
-// outputURLs shows each source's outputs on the configured public host,
-// or on loopback when the listener binds every interface.
-func (a *App) outputURLs(publicHost string) func(string) manager.Outputs {
-	return func(name string) manager.Outputs {
-		hh := hostPort(publicHost, a.HTTPAddr())
-		rh := hostPort(publicHost, a.RTSPAddr())
-		return manager.Outputs{
-			RTSP:     "rtsp://" + rh + "/" + name,
-			HLS:      "http://" + hh + "/hls/" + name + "/index.m3u8",
-			MJPEG:    "http://" + hh + "/mjpeg/" + name,
-			Snapshot: "http://" + hh + "/snapshot/" + name + ".jpg",
-		}
-	}
+// httpBase is the HTTP outputs' base URL: the configured public host, or
+// loopback when the listener binds every interface.
+func (a *App) httpBase(publicHost string) func() string {
+	return func() string { return "http://" + output.HostPort(publicHost, a.HTTPAddr()) }
 }
 
 // udpAddr maps the config's "off" to the RTSP server's "no UDP".
@@ -238,34 +233,6 @@ func udpAddr(a string) string {
 	}
 	return a
 }
-
-func hostPort(publicHost, listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen
-	}
-	if publicHost != "" {
-		host = publicHost
-	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// attachable is what the RTSP and HLS servers have in common.
-type attachable interface {
-	Attach(name string, h *hub.Hub)
-	Detach(name string)
-	Readers(name string) int
-}
-
-// publisher names an output protocol for the manager.
-type publisher struct {
-	protocol string
-	attachable
-}
-
-func (p publisher) Protocol() string { return p.protocol }
 
 // routeLibavLogs sends libav's warnings and errors to the logger once.
 func routeLibavLogs(log *slog.Logger) {

@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -209,7 +210,7 @@ func newEnv(t *testing.T, srv *Server, c *clip) *env {
 		e.hub.Close()
 		e.ts.Close()
 	})
-	srv.Attach("cam", e.hub)
+	srv.Attach(output.Source{Name: "cam", Units: e.hub})
 	if c != nil {
 		e.pub = startPublisher(t, e.hub, c)
 	}

@@ -26,7 +26,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2"
 
-	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 )
 
 // Variants accepted in Server.Variant.
@@ -81,6 +81,8 @@ type Server struct {
 	// ReadyTimeout bounds how long a playlist request waits for a playable
 	// playlist before 503 (default 10s).
 	ReadyTimeout time.Duration
+	// BaseURL, when set, gives the "http://host:port" URLs show.
+	BaseURL func() string
 
 	initOnce sync.Once
 	cfg      settings
@@ -164,10 +166,24 @@ func parseVariant(v string) (gohlslib.MuxerVariant, error) {
 	return gohlslib.MuxerVariantLowLatency, UnknownVariantError{Variant: v}
 }
 
-// Attach serves h at /hls/<name>/, replacing another hub attached under that
-// name (its players reload); attaching the same hub again does nothing.
-// Invalid names, nil hubs and Attach after Close are logged and ignored.
-func (s *Server) Attach(name string, h *hub.Hub) {
+// Protocol names the output: "hls".
+func (s *Server) Protocol() string { return "hls" }
+
+// URLs is name's playlist: BASE/hls/<name>/index.m3u8.
+func (s *Server) URLs(name string) map[string]string {
+	base := ""
+	if s.BaseURL != nil {
+		base = s.BaseURL()
+	}
+	return map[string]string{"hls": base + "/hls/" + name + "/index.m3u8"}
+}
+
+// Attach serves src's units at /hls/<name>/, replacing another hub
+// attached under that name (its players reload); attaching the same hub
+// again does nothing. Invalid names, nil hubs and Attach after Close are
+// logged and ignored.
+func (s *Server) Attach(src output.Source) {
+	name, h := src.Name, src.Units
 	s.lazyInit()
 	if !ValidName(name) || h == nil {
 		s.cfg.log.Warn("hls: not attaching invalid path", "path", name)

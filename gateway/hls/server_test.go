@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -161,7 +162,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	srv := &Server{Log: testLogger(t)}
 	ts := httptest.NewServer(srv.Handler())
 	h := hub.New("cam")
-	srv.Attach("cam", h)
+	srv.Attach(output.Source{Name: "cam", Units: h})
 	pub := startPublisher(t, h, clip320)
 	m := parseMedia(t, mustGet(t, ts.URL+"/hls/cam/video1_stream.m3u8"))
 	pub.stop() // the hinted part will never complete
@@ -182,7 +183,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("blocked part request not released by Close")
 	}
-	srv.Attach("cam", hub.New("cam")) // after Close: ignored
+	srv.Attach(output.Source{Name: "cam", Units: hub.New("cam")}) // after Close: ignored
 	wantJSONError(t, get(t, ts.URL+"/hls/cam/index.m3u8"), http.StatusNotFound)
 	h.Close()
 	ts.Close()
@@ -207,8 +208,8 @@ func TestConcurrentAttachDetach(t *testing.T) {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
 				if i%2 == 0 {
-					e.srv.Attach("cam", e.hub)
-					e.srv.Attach("cam", hub.New("cam"))
+					e.srv.Attach(output.Source{Name: "cam", Units: e.hub})
+					e.srv.Attach(output.Source{Name: "cam", Units: hub.New("cam")})
 					e.srv.Detach("cam")
 				} else {
 					r := get(t, e.url(fmt.Sprintf("index.m3u8?i=%d", i)))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/gateway/pipeline"
 	"github.com/visiongate/visiongate/media"
 )
@@ -192,9 +193,10 @@ type fakePublisher struct {
 
 func (p *fakePublisher) Protocol() string { return "rtsp" }
 
-func (p *fakePublisher) Attach(name string, h *hub.Hub) {
+func (p *fakePublisher) Attach(s output.Source) {
+	name := s.Name
 	p.mu.Lock()
-	p.on[name] = h
+	p.on[name] = s.Units
 	p.mu.Unlock()
 	p.log.add("attach " + name)
 }
@@ -207,6 +209,10 @@ func (p *fakePublisher) Detach(name string) {
 }
 
 func (p *fakePublisher) Readers(string) int { return 0 }
+
+func (p *fakePublisher) URLs(name string) map[string]string {
+	return map[string]string{"rtsp": "rtsp://fake/" + name}
+}
 
 func (p *fakePublisher) attached(name string) bool {
 	p.mu.Lock()
@@ -294,7 +300,7 @@ func startHarness(t *testing.T, cfg *config.Config, store *fakeStore) *harness {
 	log := &events{}
 	h := &harness{t: t, cfg: cfg, store: store, pipes: &fakePipelines{log: log}, log: log,
 		pub: &fakePublisher{log: log, on: map[string]*hub.Hub{}}, stages: &stages{}, logBuf: &syncBuffer{}}
-	m, err := New(Options{Config: cfg, Publishers: []Publisher{h.pub}, Vision: h.stages.factory,
+	m, err := New(Options{Config: cfg, Outputs: output.NewRegistry(h.pub), Vision: h.stages.factory,
 		Log: slog.New(slog.NewTextHandler(h.logBuf, nil)), store: store, pipelines: h.pipes.make})
 	if err != nil {
 		t.Fatal(err)

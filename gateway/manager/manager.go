@@ -12,24 +12,17 @@ import (
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/mjpeg"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/gateway/pipeline"
 )
 
-// Publisher serves hubs under source names (RTSP, HLS, ...).
-type Publisher interface {
-	Protocol() string
-	Attach(name string, h *hub.Hub)
-	Detach(name string)
-	Readers(name string) int
-}
-
 // Options configure a Manager.
 type Options struct {
-	Config     *config.Config
-	Publishers []Publisher
-	Log        *slog.Logger
-	// URLs builds the output URLs shown in status.
-	URLs func(name string) Outputs
+	Config *config.Config
+	// Outputs serve every source (RTSP, LL-HLS, MJPEG, ...); their reader
+	// counts and URLs make the status's.
+	Outputs *output.Registry
+	Log     *slog.Logger
 	// Vision, when set, makes the vision stage of sources with a detector.
 	Vision StageFactory
 	// Backoff overrides the pipelines' retry timing.
@@ -92,6 +85,9 @@ func New(o Options) (*Manager, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Outputs == nil {
+		o.Outputs = output.NewRegistry()
+	}
 	if o.store == nil {
 		o.store = &stateFile{path: o.Config.State}
 	}
@@ -143,9 +139,7 @@ func (m *Manager) start(src config.Source, fromAPI bool, stage Stage) *entry {
 	m.mu.Lock()
 	m.entries[src.Name] = e
 	m.mu.Unlock()
-	for _, p := range m.opts.Publishers {
-		p.Attach(src.Name, e.hub)
-	}
+	m.opts.Outputs.Attach(output.Source{Name: src.Name, Units: e.hub, Pictures: e.jpeg})
 	e.pipeline.Start()
 	m.log.Info("source added", "name", src.Name, "url", config.MaskURL(src.URL))
 	return e
@@ -170,9 +164,7 @@ func (m *Manager) newPipeline(src config.Source, e *entry) runner {
 }
 
 func (m *Manager) stopEntry(e *entry) {
-	for _, p := range m.opts.Publishers {
-		p.Detach(e.src.Name)
-	}
+	m.opts.Outputs.Detach(e.src.Name)
 	e.pipeline.Stop()
 	if e.stage != nil {
 		e.stage.Close()
@@ -256,15 +248,6 @@ func (m *Manager) Hub(name string) (*hub.Hub, bool) {
 		return nil, false
 	}
 	return e.hub, true
-}
-
-// JPEG returns a source's JPEG hub, for MJPEG and snapshots.
-func (m *Manager) JPEG(name string) (*mjpeg.Hub, bool) {
-	e, ok := m.lookup(name)
-	if !ok {
-		return nil, false
-	}
-	return e.jpeg, true
 }
 
 // Has reports whether a source of that name exists now.

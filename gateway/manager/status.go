@@ -43,19 +43,12 @@ func (m *Manager) status(e *entry) Status {
 		Encoder:  codecStatus(st.Encoder, st.Encoding),
 		FramesIn: st.FramesIn, FramesOut: st.FramesOut, FPSOut: st.FPSOut,
 		Attempts: st.Attempts, LastError: st.LastError, Since: st.Since,
-		Readers: map[string]int{},
+		Readers: m.opts.Outputs.Readers(src.Name), Outputs: m.opts.Outputs.URLs(src.Name),
 	}
-	for _, p := range m.opts.Publishers {
-		s.Readers[p.Protocol()] = p.Readers(src.Name)
-	}
-	s.Readers["mjpeg"] = e.jpeg.Viewers()
 	s.Encoder.Starts = st.EncoderStarts
 	if e.stage != nil {
 		vs := e.stage.Status()
 		s.Vision, s.DetectionsPerSec = &vs, vs.DetectionsPerSec
-	}
-	if m.opts.URLs != nil {
-		s.Outputs = m.opts.URLs(src.Name)
 	}
 	return s
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 )
 
 // fakeThrottle blocks every address once it has seen max failures.
@@ -46,7 +47,7 @@ func servedCam(t *testing.T, mod func(*Server)) *Server {
 	t.Helper()
 	s := startServer(t, mod)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	publish(h, newSynth(), 1, 0) // an IDR: DESCRIBE answers at once
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -84,7 +85,7 @@ func TestFFprobe(t *testing.T) {
 	clip := encodeClip(t)
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -23,7 +24,7 @@ func TestPanicInWriterIsRecovered(t *testing.T) {
 	defer func() { writeHook = nil }()
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	src := newSynth()
 	h.Publish(src.next())
 	c := newClient(t, s, gortsplib.ProtocolTCP)
@@ -40,7 +41,7 @@ func TestPanicInWriterIsRecovered(t *testing.T) {
 func TestReaderCapIsAtomic(t *testing.T) {
 	s := startServer(t, func(s *Server) { s.MaxReaders = 3 })
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	h.Publish(newSynth().next())
 	p := s.lookup("cam")
 	var added atomic.Int64

@@ -26,7 +26,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 
-	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 )
 
 // Defaults for the zero-valued fields of Server.
@@ -83,6 +83,8 @@ type Server struct {
 	// OnFail, when set, is called once if the server stops serving on its
 	// own (its listener died); Err reports the same error.
 	OnFail func(error)
+	// BaseURL, when set, gives the "rtsp://host:port" URLs show.
+	BaseURL func() string
 
 	mu      sync.Mutex
 	failure error
@@ -222,11 +224,25 @@ func (s *Server) UDPAddrs() (rtp, rtcp string) {
 	return s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress
 }
 
-// Attach serves h at rtsp://HOST:PORT/<name>, replacing (and disconnecting
-// the readers of) another hub attached under that name; attaching the same
-// hub again does nothing. Invalid names and nil hubs are logged and ignored,
-// and so is Attach after Close. Attach may be called before Start.
-func (s *Server) Attach(name string, h *hub.Hub) {
+// Protocol names the output: "rtsp".
+func (s *Server) Protocol() string { return "rtsp" }
+
+// URLs is where name plays: rtsp://HOST:PORT/<name>.
+func (s *Server) URLs(name string) map[string]string {
+	base := "rtsp://" + s.ListenAddr()
+	if s.BaseURL != nil {
+		base = s.BaseURL()
+	}
+	return map[string]string{"rtsp": base + "/" + name}
+}
+
+// Attach serves src's units at rtsp://HOST:PORT/<name>, replacing (and
+// disconnecting the readers of) another hub attached under that name;
+// attaching the same hub again does nothing. Invalid names and nil hubs
+// are logged and ignored, and so is Attach after Close. Attach may be
+// called before Start.
+func (s *Server) Attach(src output.Source) {
+	name, h := src.Name, src.Units
 	if !ValidName(name) || h == nil {
 		s.logger().Warn("rtsp: not attaching invalid path", "path", name)
 		return

@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -25,7 +26,7 @@ func TestPlay(t *testing.T) {
 		t.Run(proto.String(), func(t *testing.T) {
 			s := startServer(t, nil)
 			h := hub.New("cam")
-			s.Attach("cam", h)
+			s.Attach(output.Source{Name: "cam", Units: h})
 			src := newSynth()
 			h.Publish(src.next()) // first IDR: the stream exists from here on
 
@@ -62,7 +63,7 @@ func TestPlay(t *testing.T) {
 func TestDescribeWaitsForFirstIDR(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 
 	type result struct {
@@ -91,7 +92,7 @@ func TestDescribeWaitsForFirstIDR(t *testing.T) {
 
 func TestDescribeTimeout(t *testing.T) {
 	s := startServer(t, func(s *Server) { s.DescribeTimeout = 50 * time.Millisecond })
-	s.Attach("cam", hub.New("cam"))
+	s.Attach(output.Source{Name: "cam", Units: hub.New("cam")})
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	_, _, err := c.Describe(pathURL(t, s, "cam"))
 	if code := statusCode(err); code != base.StatusServiceUnavailable {
@@ -102,7 +103,7 @@ func TestDescribeTimeout(t *testing.T) {
 func TestPaths(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	h.Publish(newSynth().next())
 	cases := []struct {
 		path string
@@ -147,7 +148,7 @@ func TestPathName(t *testing.T) {
 func TestDetach(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	src := newSynth()
 	h.Publish(src.next())
 	c := newClient(t, s, gortsplib.ProtocolTCP)
@@ -174,7 +175,7 @@ func TestDetach(t *testing.T) {
 func TestHubClosedEndsPath(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	h.Publish(newSynth().next())
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	play(t, c, pathURL(t, s, "cam"))
@@ -193,7 +194,7 @@ func TestHubClosedEndsPath(t *testing.T) {
 func TestParameterChange(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	src := newSynth()
 	h.Publish(src.next())
 	c := newClient(t, s, gortsplib.ProtocolTCP)
@@ -285,7 +286,7 @@ func TestUDP(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
 		s := startServer(t, func(s *Server) { s.UDPRTPAddress = "" })
 		h := hub.New("cam")
-		s.Attach("cam", h)
+		s.Attach(output.Source{Name: "cam", Units: h})
 		h.Publish(newSynth().next())
 		c := newClient(t, s, gortsplib.ProtocolUDP)
 		desc, _, err := c.Describe(pathURL(t, s, "cam"))
@@ -315,20 +316,20 @@ func port(t *testing.T, addr string) int {
 func TestAttachBeforeStartAndReplace(t *testing.T) {
 	s := &Server{Addr: "127.0.0.1:0"}
 	h1 := hub.New("cam")
-	s.Attach("cam", h1)
-	s.Attach("bad/name", hub.New("x")) // ignored
+	s.Attach(output.Source{Name: "cam", Units: h1})
+	s.Attach(output.Source{Name: "bad/name", Units: hub.New("x")}) // ignored
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	waitFor(t, "path subscribed", func() bool { return h1.Readers() == 1 })
 	p := s.lookup("cam")
-	s.Attach("cam", h1) // same hub: kept
+	s.Attach(output.Source{Name: "cam", Units: h1}) // same hub: kept
 	if s.lookup("cam") != p {
 		t.Error("re-attaching the same hub replaced the path")
 	}
 	h2 := hub.New("cam")
-	s.Attach("cam", h2)
+	s.Attach(output.Source{Name: "cam", Units: h2})
 	if h1.Readers() != 0 {
 		t.Error("replaced hub still read")
 	}
@@ -347,8 +348,8 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		defer s.Close()
 		h := hub.New("cam")
-		s.Attach("cam", h)
-		s.Attach("idle", hub.New("idle"))
+		s.Attach(output.Source{Name: "cam", Units: h})
+		s.Attach(output.Source{Name: "idle", Units: hub.New("idle")})
 		h.Publish(newSynth().next())
 		c := newClient(t, s, gortsplib.ProtocolUDP)
 		play(t, c, pathURL(t, s, "cam"))
@@ -360,7 +361,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Errorf("reader ended with %v, want EOF (closed by the server)", err)
 		}
 		c2.Close()
-		s.Attach("late", h) // no-op after Close
+		s.Attach(output.Source{Name: "late", Units: h}) // no-op after Close
 	}()
 	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 }

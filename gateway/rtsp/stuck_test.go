@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 )
 
 // rawPlay starts playing path over interleaved TCP with a hand-written
@@ -65,7 +66,7 @@ func droppedPackets(s *Server, name string) uint64 {
 func TestStuckReaderDoesNotBlockOthers(t *testing.T) {
 	s := startServer(t, func(s *Server) { s.WriteQueueSize = 128 })
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	src := &synth{info: testInfo, gop: 25, size: 30000} // ~21 RTP packets a unit
 	h.Publish(src.next())
 	// The raw client skips DESCRIBE, which is what waits for the stream.

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -41,7 +42,7 @@ func TestNewFormat(t *testing.T) {
 func TestPlayH265(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	idr := &media.AccessUnit{Info: h265Info, IDR: true, NALUs: [][]byte{append([]byte{19 << 1, 1}, make([]byte, 4000)...)}}
 	h.Publish(idr)
 
@@ -82,7 +83,7 @@ func TestPlayH265(t *testing.T) {
 func TestUnsupportedCodecIsSkipped(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
-	s.Attach("cam", h)
+	s.Attach(output.Source{Name: "cam", Units: h})
 	h.Publish(&media.AccessUnit{Info: &media.StreamInfo{Codec: "vp9"}, IDR: true, NALUs: [][]byte{{1}}})
 	h.Publish(newSynth().next()) // an H.264 IDR afterwards works
 	waitFor(t, "H.264 stream", func() bool { return s.lookup("cam").currentStream() != nil })
