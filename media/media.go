@@ -10,14 +10,39 @@ import "time"
 // video clock), so publishers never rescale.
 const ClockRate = 90000
 
-// Codec names a compressed video format carried by a hub.
+// Codec names a compressed format carried by a hub.
 type Codec string
 
-// Codecs a hub can carry.
+// Codecs a hub can carry: video, then audio.
 const (
 	CodecH264 Codec = "h264"
 	CodecH265 Codec = "h265"
+	CodecAAC  Codec = "aac"
+	CodecOpus Codec = "opus"
+	CodecPCMA Codec = "pcma" // G.711 A-law
+	CodecPCMU Codec = "pcmu" // G.711 µ-law
+	CodecMP3  Codec = "mp3"
+	CodecAC3  Codec = "ac3"
 )
+
+// AudioInfo describes a source's audio track.
+type AudioInfo struct {
+	Codec      Codec
+	SampleRate int
+	Channels   int
+	// Config is the codec's configuration: AAC's AudioSpecificConfig.
+	Config []byte
+}
+
+// SameAudio tells whether two audio descriptions (nil: no sound) are the
+// same track for a player.
+func SameAudio(a, b *AudioInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Codec == b.Codec && a.SampleRate == b.SampleRate && a.Channels == b.Channels &&
+		string(a.Config) == string(b.Config)
+}
 
 // StreamInfo describes the encoded stream of one source. A new StreamInfo
 // value (a new pointer) is created whenever parameters change, so readers can
@@ -29,11 +54,21 @@ type StreamInfo struct {
 	FPS    float64
 	// Parameter sets without start codes; VPS is H.265 only.
 	VPS, SPS, PPS []byte
+	// Audio is the source's audio track, nil without sound. Its units
+	// come through the same hub (AccessUnit.Audio).
+	Audio *AudioInfo
 }
 
-// AccessUnit is one encoded video frame. Once handed to a hub it is shared
-// by every reader and must not be modified.
+// AccessUnit is one encoded video frame, or a run of audio frames. Once
+// handed to a hub it is shared by every reader and must not be modified.
 type AccessUnit struct {
+	// Audio, when set, makes this an audio unit of that track: Frames
+	// holds its codec frames (AAC access units, Opus packets, G.711
+	// samples, MP3 or AC-3 frames), the first at PTS; NALUs, IDR and Info
+	// are unused. Audio and video share the PTS clock.
+	Audio  *AudioInfo
+	Frames [][]byte
+
 	Info  *StreamInfo
 	NALUs [][]byte // without start codes
 	PTS   int64    // in ClockRate units, monotonic per source

@@ -39,6 +39,8 @@ type InputOptions struct {
 	// Egress, when set, is asked before a network input connects, with
 	// the addresses its host resolves to (netcheck.go).
 	Egress HostPolicy
+	// Audio selects the first audio track too (audio.go).
+	Audio bool
 }
 
 // VideoInfo describes the selected video track.
@@ -73,6 +75,9 @@ type Input struct {
 	intr     astiav.IOInterrupter
 	stream   *astiav.Stream
 	info     VideoInfo
+	// audio is the selected audio track, nil without one (or not asked).
+	audio     *astiav.Stream
+	audioInfo AudioInfo
 	deadline atomic.Int64 // unix nanos after which the watchdog interrupts
 	timedOut atomic.Bool
 	stop     chan struct{}
@@ -158,7 +163,13 @@ func (in *Input) open() error {
 	if err := in.fc.FindStreamInfo(nil); err != nil {
 		return fmt.Errorf("probing input: %w", err)
 	}
-	return in.selectVideo()
+	if err := in.selectVideo(); err != nil {
+		return err
+	}
+	if in.opts.Audio {
+		in.selectAudio()
+	}
+	return nil
 }
 
 func (in *Input) demuxerOptions() map[string]string {
@@ -203,8 +214,9 @@ func (in *Input) selectVideo() error {
 // Info describes the selected video track.
 func (in *Input) Info() VideoInfo { return in.info }
 
-// ReadPacket reads the next packet of the video track into pkt, waiting
-// for real time when pacing. Other tracks are skipped.
+// ReadPacket reads the next packet of the video track, or of the audio
+// track when one is selected (IsAudio tells), into pkt, waiting for real
+// time when pacing. Other tracks are skipped.
 func (in *Input) ReadPacket(ctx context.Context, pkt *astiav.Packet) error {
 	for {
 		in.arm(in.opts.ReadTimeout)
@@ -216,18 +228,16 @@ func (in *Input) ReadPacket(ctx context.Context, pkt *astiav.Packet) error {
 			}
 			return in.explain(ctx, err)
 		}
-		if pkt.StreamIndex() != in.stream.Index() {
+		keep, err := in.keep(ctx, pkt)
+		if err != nil || !keep {
 			pkt.Unref()
-			continue
 		}
-		in.loop.adjust(pkt)
-		if in.opts.RealTime {
-			if err := in.pacer.wait(ctx, pkt, in.info.TimeBase); err != nil {
-				pkt.Unref()
-				return err
-			}
+		if err != nil {
+			return err
 		}
-		return nil
+		if keep {
+			return nil
+		}
 	}
 }
 

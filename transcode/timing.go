@@ -82,6 +82,21 @@ func (l *loopState) adjust(pkt *astiav.Packet) {
 	}
 }
 
+// shift moves another track's packet by the loop offset, which is kept
+// in the video's time base vtb.
+func (l *loopState) shift(pkt *astiav.Packet, vtb, tb astiav.Rational) {
+	if l.offset == 0 {
+		return
+	}
+	off := astiav.RescaleQ(l.offset, vtb, tb)
+	if pkt.Pts() != astiav.NoPtsValue {
+		pkt.SetPts(pkt.Pts() + off)
+	}
+	if pkt.Dts() != astiav.NoPtsValue {
+		pkt.SetDts(pkt.Dts() + off)
+	}
+}
+
 // rewind seeks to the start and shifts later timestamps past the end.
 func (in *Input) rewind() error {
 	if err := in.fc.SeekFrame(in.stream.Index(), in.loop.first, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {

@@ -26,6 +26,14 @@ const (
 
 var transports = []string{TransportAuto, TransportTCP, TransportUDP}
 
+// Audio choices.
+const (
+	AudioAuto = "auto"
+	AudioOff  = "off"
+)
+
+var audioModes = []string{AudioAuto, AudioOff}
+
 var nameRe = regexp.MustCompile(NamePattern)
 
 // NamePattern is the rule every source name follows.
@@ -48,9 +56,12 @@ type Source struct {
 	Transcode *bool `yaml:"transcode,omitempty" json:"transcode,omitempty"`
 	// OnDemand true (the default) runs the encoder and the HLS muxer only
 	// while someone watches; false keeps them running for nobody.
-	OnDemand *bool   `yaml:"on_demand,omitempty" json:"on_demand,omitempty"`
-	Encoder  Encoder `yaml:"encoder,omitempty" json:"encoder,omitzero"`
-	Vision   *Vision `yaml:"vision,omitempty" json:"vision,omitempty"`
+	OnDemand *bool `yaml:"on_demand,omitempty" json:"on_demand,omitempty"`
+	// Audio: auto (the default) passes the camera's sound through to the
+	// outputs that carry its codec; off drops it.
+	Audio   string  `yaml:"audio,omitempty" json:"audio,omitempty"`
+	Encoder Encoder `yaml:"encoder,omitempty" json:"encoder,omitzero"`
+	Vision  *Vision `yaml:"vision,omitempty" json:"vision,omitempty"`
 	// ConnectTimeout bounds opening the input; ReadTimeout bounds the wait
 	// for the next packet once running.
 	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitzero"`
@@ -69,6 +80,9 @@ func (s *Source) Transcoding() bool {
 
 // EncodesOnDemand reports whether the encoder waits for a reader.
 func (s *Source) EncodesOnDemand() bool { return s.OnDemand == nil || *s.OnDemand }
+
+// AudioOn reports whether the source's sound reaches the outputs.
+func (s *Source) AudioOn() bool { return s.Audio != AudioOff }
 
 // VisionOn reports whether the source runs a detector.
 func (s *Source) VisionOn() bool {
@@ -110,6 +124,9 @@ func (s *Source) validate(p sourcePolicy) error {
 	}
 	if s.HWAccel != "" && !oneOf(s.HWAccel, hwAccels) {
 		return fieldErr("hwaccel", "must be one of %v", hwAccels)
+	}
+	if s.Audio != "" && !oneOf(s.Audio, audioModes) {
+		return fieldErr("audio", "must be one of %v (transcoding to aac or opus is not available yet)", audioModes)
 	}
 	if err := s.Encoder.validate("encoder"); err != nil {
 		return err

@@ -67,7 +67,7 @@ type frameSession struct{ step step }
 
 func (s *frameSession) run(ctx context.Context, out *output) error {
 	out.beginInput(transcode.VideoInfo{CodecID: astiav.CodecIDH264, Codec: "h264", Width: 64, Height: 48,
-		FPS: s.step.fps, TimeBase: astiav.NewRational(1, media.ClockRate)})
+		FPS: s.step.fps, TimeBase: astiav.NewRational(1, media.ClockRate)}, transcode.AudioInfo{}, false)
 	f := astiav.AllocFrame()
 	defer f.Free()
 	f.SetWidth(64)

@@ -47,7 +47,11 @@ type output struct {
 	encH    int
 	pkt     *astiav.Packet
 	info    *media.StreamInfo
-	nextDue int64 // output frame-rate limiter, output clock
+	audio   *audioTrack // nil without sound
+	// describeAgain: the audio track changed; the next IDR gets a new
+	// stream description.
+	describeAgain bool
+	nextDue       int64 // output frame-rate limiter, output clock
 	// lastForcedIDR is when a reader's keyframe request was last honoured.
 	lastForcedIDR time.Time
 	received      time.Time
@@ -58,9 +62,10 @@ func newOutput(h *hub.Hub, cfg config.Encoder, stage FrameStage, st *stats, log 
 }
 
 // beginInput is called for each new session: timestamps continue.
-func (o *output) beginInput(v transcode.VideoInfo) {
+func (o *output) beginInput(v transcode.VideoInfo, a transcode.AudioInfo, hasAudio bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.beginAudio(a, hasAudio)
 	o.inFPS = v.FPS
 	if o.inFPS <= 0 || o.inFPS > 240 {
 		o.inFPS = defaultFPS
@@ -278,8 +283,8 @@ func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int6
 	data = bytes.Clone(data)
 	nalus := media.SplitAnnexB(data, nil)
 	idr, ps := scanNALUs(codec, nalus)
-	if idr && ps.changes(o.info) && ps.sps != nil {
-		o.info = ps.merge(media.StreamInfo{Codec: codec, Width: w, Height: h, FPS: o.fps()})
+	if idr {
+		o.describe(ps, codec, w, h)
 	}
 	if o.info == nil {
 		return
@@ -292,6 +297,25 @@ func (o *output) publish(data []byte, codec media.Codec, w, h int, pts, dts int6
 			o.obs.Latency(now.Sub(o.received))
 		}
 	}
+}
+
+// describe makes a new stream description at an IDR whose parameter sets
+// differ, or after the audio track changed; sets the IDR lacks are kept.
+func (o *output) describe(ps paramSets, codec media.Codec, w, h int) {
+	if !ps.changes(o.info) && !o.describeAgain {
+		return
+	}
+	base := media.StreamInfo{Codec: codec, Width: w, Height: h, FPS: o.fps()}
+	if o.info != nil {
+		base.VPS, base.SPS, base.PPS = o.info.VPS, o.info.SPS, o.info.PPS
+	}
+	if o.audio != nil {
+		base.Audio = o.audio.info
+	}
+	if ps.sps == nil && base.SPS == nil {
+		return
+	}
+	o.info, o.describeAgain = ps.merge(base), false
 }
 
 func (o *output) closeEncoder() {

@@ -26,6 +26,11 @@ func (s *session) relay(ctx context.Context, out *output) error {
 		if err := s.in.ReadPacket(ctx, in); err != nil {
 			return s.endOfInput(err)
 		}
+		if s.in.IsAudio(in) {
+			out.writeAudio(in)
+			in.Unref()
+			continue
+		}
 		s.stats.frameIn()
 		err := bsf.SendPacket(in)
 		in.Unref()
@@ -70,8 +75,8 @@ func (o *output) seedParams(v transcode.VideoInfo) {
 		return // empty or MP4-style: the bitstream filter inserts them
 	}
 	_, ps := scanNALUs(o.inCodec, media.SplitAnnexB(extra, nil))
-	if ps.sps != nil && ps.changes(o.info) {
-		o.info = ps.merge(media.StreamInfo{Codec: o.inCodec, Width: v.Width, Height: v.Height, FPS: o.inFPS})
+	if ps.sps != nil {
+		o.describe(ps, o.inCodec, v.Width, v.Height)
 	}
 }
 

@@ -42,7 +42,7 @@ func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*
 		URL: u.Input, Format: u.Format, Options: u.Options, Whitelist: u.Whitelist,
 		Transport: o.Source.Transport, ConnectTimeout: o.Source.ConnectTimeout.D,
 		ReadTimeout: o.Source.ReadTimeout.D, RealTime: u.RealTime, Loop: u.Loop,
-		Egress: u.HostPolicy(),
+		Egress: u.HostPolicy(), Audio: o.Source.AudioOn(),
 	})
 	if errors.Is(err, transcode.ErrNoWhitelist) {
 		return nil, fmt.Errorf("%w: %w", errPermanent, err)
@@ -80,7 +80,8 @@ func (s *session) close() {
 }
 
 func (s *session) run(ctx context.Context, out *output) error {
-	out.beginInput(s.info)
+	audio, hasAudio := s.in.Audio()
+	out.beginInput(s.info, audio, hasAudio)
 	if s.dec == nil {
 		return s.relay(ctx, out)
 	}
@@ -151,6 +152,12 @@ func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, fr
 	defer gop.clear()
 	failures := 0
 	for pkt := range pkts {
+		if s.in.IsAudio(pkt) {
+			out.writeAudio(pkt)
+			pkt.Unref()
+			free <- pkt
+			continue
+		}
 		if !out.needsFrames() {
 			if s.stats.decoding.Load() {
 				out.rest()

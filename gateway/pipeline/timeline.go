@@ -64,6 +64,16 @@ func (t *Timeline) Map(ts int64, ok bool) int64 {
 	return t.advance(out)
 }
 
+// Follow maps a timestamp of another track of the input (time base
+// num/den) with the video's current offset, so both share one clock. ok is
+// false until the video of the current input has been mapped.
+func (t *Timeline) Follow(ts int64, num, den int) (out int64, ok bool) {
+	if !t.started || t.rebaseNow || t.den == 0 || den <= 0 {
+		return 0, false
+	}
+	return ts*int64(num)*media.ClockRate/int64(den) + t.offset, true
+}
+
 // Rescale converts a duration in the input time base to the output clock.
 func (t *Timeline) Rescale(d int64) int64 {
 	if t.den == 0 {

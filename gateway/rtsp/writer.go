@@ -1,9 +1,8 @@
 package rtsp
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
+	"log/slog"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -33,14 +32,16 @@ type rtpEncoder interface {
 type writer struct {
 	p   *path
 	srv *gortsplib.Server
+	log *slog.Logger // may be nil
 
 	info     *media.StreamInfo // Info the stream was built or reloaded from
 	stream   *gortsplib.ServerStream
 	medi     *description.Media
 	forma    format.Format
 	enc      rtpEncoder
-	tsOffset uint32   // random RTP timestamp start (RFC 3550)
-	nalus    [][]byte // scratch: parameter sets + unit
+	audio    *audioTrack // nil without sound
+	tsOffset uint32      // random RTP timestamp start (RFC 3550)
+	nalus    [][]byte    // scratch: parameter sets + unit
 }
 
 // writeHook, when a test sets it, runs before each unit is written.
@@ -49,6 +50,12 @@ var writeHook func(*media.AccessUnit)
 func (w *writer) write(au *media.AccessUnit) error {
 	if writeHook != nil {
 		writeHook(au)
+	}
+	if au.Audio != nil {
+		if w.stream == nil || w.audio == nil || !media.SameAudio(au.Audio, w.info.Audio) {
+			return nil // no stream yet, or not the track it describes
+		}
+		return w.audio.write(w.stream, au)
 	}
 	ok, err := w.accept(au)
 	if !ok {
@@ -88,8 +95,17 @@ func (w *writer) accept(au *media.AccessUnit) (bool, error) {
 	return true, nil
 }
 
+// sameShape tells whether readers can keep playing: same picture, same
+// sound.
 func sameShape(a, b *media.StreamInfo) bool {
-	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height
+	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height && media.SameAudio(a.Audio, b.Audio)
+}
+
+func (w *writer) logger() *slog.Logger {
+	if w.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.log
 }
 
 // restart replaces the stream (disconnecting its readers) with one built
@@ -102,17 +118,24 @@ func (w *writer) restart(info *media.StreamInfo) error {
 		return err
 	}
 	medi := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	medias := []*description.Media{medi}
+	var audio *audioTrack
+	if info.Audio != nil {
+		if audio, err = newAudioTrack(info.Audio); err != nil {
+			w.logger().Warn("rtsp: serving without sound", "path", w.p.name, "err", err)
+		} else {
+			medias = append(medias, audio.medi)
+		}
+	}
 	st := &gortsplib.ServerStream{
 		Server: w.srv,
-		Desc:   &description.Session{Title: w.p.name, Medias: []*description.Media{medi}},
+		Desc:   &description.Session{Title: w.p.name, Medias: medias},
 	}
 	if err := st.Initialize(); err != nil {
 		return err
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	w.tsOffset = binary.BigEndian.Uint32(b[:])
-	w.stream, w.medi, w.forma, w.enc = st, medi, forma, enc
+	w.tsOffset = randomUint32()
+	w.stream, w.medi, w.forma, w.enc, w.audio = st, medi, forma, enc, audio
 	w.p.setStream(st)
 	return nil
 }
@@ -135,7 +158,7 @@ func (w *writer) closeStream() {
 	}
 	w.p.setStream(nil)
 	w.stream.Close()
-	w.stream, w.medi, w.forma, w.enc = nil, nil, nil, nil
+	w.stream, w.medi, w.forma, w.enc, w.audio = nil, nil, nil, nil, nil
 }
 
 func newFormat(info *media.StreamInfo) (format.Format, rtpEncoder, error) {

@@ -18,7 +18,21 @@ type Clip struct {
 	Container     string // mp4 (default), mkv, ts, h264
 	GOP           int    // default: FPS
 	BFrames       int
-	Audio         bool // add an AAC tone track
+	Audio         bool // add a tone track
+	// AudioCodec is the tone's ffmpeg encoder: aac (default), libopus,
+	// pcm_mulaw, pcm_alaw (8 kHz mono), libmp3lame or ac3.
+	AudioCodec string
+}
+
+// audioArgs are the tone's input and encoder arguments.
+func audioArgs(codec string) (in, enc []string) {
+	rate := "48000"
+	if codec == "pcm_mulaw" || codec == "pcm_alaw" {
+		rate = "8000"
+	}
+	in = []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=" + rate}
+	enc = []string{"-c:a", codec, "-ac", "1", "-shortest"}
+	return in, enc
 }
 
 // Make writes the clip into a temporary directory and returns its path.
@@ -36,8 +50,12 @@ func Make(t testing.TB, c Clip) string {
 	out := filepath.Join(t.TempDir(), "clip."+c.Container)
 	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi",
 		"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", c.Width, c.Height, c.FPS)}
+	if c.AudioCodec == "" {
+		c.AudioCodec = "aac"
+	}
+	ain, aenc := audioArgs(c.AudioCodec)
 	if c.Audio {
-		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
+		args = append(args, ain...)
 	}
 	args = append(args, "-t", fmt.Sprintf("%g", c.Seconds), "-c:v", c.Codec, "-pix_fmt", "yuv420p",
 		"-g", fmt.Sprintf("%d", c.GOP), "-bf", fmt.Sprintf("%d", c.BFrames))
@@ -47,7 +65,7 @@ func Make(t testing.TB, c Clip) string {
 		args = append(args, "-preset", "ultrafast", "-x265-params", "log-level=error")
 	}
 	if c.Audio {
-		args = append(args, "-c:a", "aac", "-shortest")
+		args = append(args, aenc...)
 	}
 	args = append(args, "-y", out)
 	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
