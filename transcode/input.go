@@ -70,17 +70,17 @@ var (
 // Input is an opened demuxer reading the first video track of a source.
 // One goroutine calls ReadPacket; Close may come from any goroutine.
 type Input struct {
-	opts     InputOptions
-	fc       *astiav.FormatContext
-	intr     astiav.IOInterrupter
-	stream   *astiav.Stream
-	info     VideoInfo
+	opts   InputOptions
+	fc     *astiav.FormatContext
+	intr   astiav.IOInterrupter
+	stream *astiav.Stream
+	info   VideoInfo
 	// audio is the selected audio track, nil without one (or not asked).
 	audio     *astiav.Stream
 	audioInfo AudioInfo
-	deadline atomic.Int64 // unix nanos after which the watchdog interrupts
-	timedOut atomic.Bool
-	stop     chan struct{}
+	deadline  atomic.Int64 // unix nanos after which the watchdog interrupts
+	timedOut  atomic.Bool
+	stop      chan struct{}
 	// interrupt asks the watchdog to interrupt libav: only the watchdog
 	// (then Close, once it is gone) touches the interrupter's flag.
 	interrupt chan struct{}

@@ -170,9 +170,9 @@ func (a *App) startManager(cfg *config.Config) error {
 	var err error
 	a.manager, err = manager.New(manager.Options{
 		Config: cfg, Log: a.log, Outputs: output.NewRegistry(a.rtsp, a.hls, a.pictures),
-		Vision:     stageFactory(a.vision, cfg),
-		Backoff:    pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
-		Metrics:    sourceSinks{a.metrics, a.mqtt},
+		Vision:  stageFactory(a.vision, cfg),
+		Backoff: pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
+		Metrics: sourceSinks{a.metrics, a.mqtt},
 	})
 	if err == nil {
 		a.metrics.SetSources(a.manager)
