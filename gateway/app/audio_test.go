@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,18 +35,22 @@ func TestAudioPassesThroughRTSP(t *testing.T) {
 		name := fmt.Sprintf("a%d", i)
 		g.waitRunning(name, 10*time.Second)
 		got := probeStreams(t, g.rtspURL(name))
-		if want := "video:h264,audio:" + c.want; got != want {
+		if want := "audio:" + c.want + ",video:h264"; got != want {
 			t.Errorf("%s in %s: ffprobe sees %q, want %q", c.encoder, c.container, got, want)
 		}
 	}
 }
 
-// probeStreams lists an RTSP URL's streams as ffprobe sees them:
-// "video:h264,audio:aac".
+// probeStreams lists the kinds of stream of an RTSP or HLS URL as ffprobe
+// sees them, sorted and once each ("audio:aac,video:h264"): an HLS
+// playlist's renditions and programs repeat them.
 func probeStreams(t *testing.T, url string) string {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp",
-		"-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", url).CombinedOutput()
+	args := []string{"-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", url}
+	if strings.HasPrefix(url, "rtsp:") {
+		args = append([]string{"-rtsp_transport", "tcp"}, args...)
+	}
+	out, err := exec.Command("ffprobe", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
 	}
@@ -55,5 +60,32 @@ func probeStreams(t *testing.T, url string) string {
 			streams = append(streams, kind+":"+name)
 		}
 	}
-	return strings.Join(streams, ",")
+	slices.Sort(streams)
+	return strings.Join(slices.Compact(streams), ",")
+}
+
+// LL-HLS carries AAC and Opus next to the video; a codec fMP4 HLS cannot
+// carry (G.711) leaves the video playing without sound.
+func TestAudioReachesLLHLS(t *testing.T) {
+	cases := []struct{ encoder, container, want string }{
+		{"aac", "mp4", "audio:aac,video:h264"},
+		{"aac", "ts", "audio:aac,video:h264"},
+		{"libopus", "mkv", "audio:opus,video:h264"},
+		{"pcm_mulaw", "mkv", "video:h264"},
+	}
+	var cfg strings.Builder
+	cfg.WriteString("allow_local_sources: true\nsources:\n")
+	for i, c := range cases {
+		clip := testmedia.Make(t, testmedia.Clip{Width: 160, Height: 120, FPS: 25, Seconds: 2, Container: c.container,
+			Audio: true, AudioCodec: c.encoder})
+		fmt.Fprintf(&cfg, "  - name: h%d\n    url: file://%s\n", i, clip)
+	}
+	g := startGateway(t, cfg.String())
+	for i, c := range cases {
+		name := fmt.Sprintf("h%d", i)
+		g.waitRunning(name, 10*time.Second)
+		if got := probeStreams(t, g.base+"/hls/"+name+"/index.m3u8"); got != c.want {
+			t.Errorf("%s in %s over LL-HLS: ffprobe sees %q, want %q", c.encoder, c.container, got, c.want)
+		}
+	}
 }

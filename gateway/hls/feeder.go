@@ -60,6 +60,14 @@ func (f *feeder) write(au *media.AccessUnit) {
 	if writeHook != nil {
 		writeHook(au)
 	}
+	if au.Audio != nil {
+		if f.cur != nil && !f.broken {
+			if err := f.cur.writeAudio(au); err != nil {
+				f.warn(err)
+			}
+		}
+		return
+	}
 	info := au.Info
 	if info == nil && f.cur != nil {
 		info = f.cur.info
@@ -135,13 +143,15 @@ func (f *feeder) warn(err error) {
 
 func sameParams(a, b *media.StreamInfo) bool {
 	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height &&
-		bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && bytes.Equal(a.VPS, b.VPS)
+		bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && bytes.Equal(a.VPS, b.VPS) &&
+		media.SameAudio(a.Audio, b.Audio)
 }
 
 // stream is one muxer and the state needed to feed it.
 type stream struct {
 	mux      *gohlslib.Muxer
 	track    *gohlslib.Track
+	audio    *gohlslib.Track // nil without sound the variant carries
 	info     *media.StreamInfo
 	startNTP time.Time
 	basePTS  int64 // PTS of the first unit: the muxer's timeline starts at 0
@@ -163,8 +173,15 @@ func newStream(info *media.StreamInfo, cfg settings) (*stream, error) {
 		return nil, err
 	}
 	track := &gohlslib.Track{Codec: codec, ClockRate: media.ClockRate}
+	tracks := []*gohlslib.Track{track}
+	audio, err := audioTrack(info.Audio, cfg.variant)
+	if err != nil {
+		cfg.log.Info("hls: playing without sound", "err", err)
+	} else if audio != nil {
+		tracks = append(tracks, audio)
+	}
 	m := &gohlslib.Muxer{
-		Tracks:             []*gohlslib.Track{track},
+		Tracks:             tracks,
 		Variant:            cfg.variant,
 		SegmentCount:       cfg.segmentCount,
 		SegmentMinDuration: cfg.segmentMin,
@@ -180,7 +197,7 @@ func newStream(info *media.StreamInfo, cfg settings) (*stream, error) {
 	if cfg.variant == gohlslib.MuxerVariantFMP4 {
 		need = 2 // gohlslib serves plain fMP4 playlists from 2 segments
 	}
-	return &stream{mux: m, track: track, info: info, segMin: cfg.segmentMin, need: need}, nil
+	return &stream{mux: m, track: track, audio: audio, info: info, segMin: cfg.segmentMin, need: need}, nil
 }
 
 func trackCodec(info *media.StreamInfo, v gohlslib.MuxerVariant) (codecs.Codec, error) {
