@@ -57,6 +57,10 @@ type StreamInfo struct {
 	// Audio is the source's audio track, nil without sound. Its units
 	// come through the same hub (AccessUnit.Audio).
 	Audio *AudioInfo
+	// AudioAAC is Audio transcoded to AAC, for outputs that carry only
+	// AAC, when the camera's codec is another; its units come while an
+	// output asks for them (hub.WantAAC).
+	AudioAAC *AudioInfo
 }
 
 // AccessUnit is one encoded video frame, or a run of audio frames. Once

@@ -18,6 +18,8 @@ type AudioInfo struct {
 	// then tells the object type (libav's profile, AAC LC = 1).
 	ExtraData []byte
 	Profile   int
+	// Params are the stream's codec parameters, owned by the Input.
+	Params *astiav.CodecParameters
 }
 
 // audioCodecs are the codecs the outputs can carry as they are.
@@ -41,7 +43,7 @@ func (in *Input) selectAudio() {
 		in.audio = s
 		in.audioInfo = AudioInfo{CodecID: p.CodecID(), Codec: p.CodecID().Name(), SampleRate: p.SampleRate(),
 			Channels: max(ch, 1), TimeBase: s.TimeBase(), ExtraData: append([]byte(nil), p.ExtraData()...),
-			Profile: int(p.Profile())}
+			Profile: int(p.Profile()), Params: p}
 		return
 	}
 }

@@ -34,6 +34,8 @@ type Status struct {
 	State  string        `json:"state"`
 	Source config.Source `json:"source"` // as configured, credentials masked
 	Input  InputStatus   `json:"input"`
+	// Audio is the input's sound track, when it has one the outputs carry.
+	Audio *AudioStatus `json:"audio,omitempty"`
 	// Decoder and Encoder are empty while nothing was opened yet, and for
 	// a relay (transcode: false) the encoder stays empty.
 	Decoder          CodecStatus    `json:"decoder"`
@@ -56,6 +58,16 @@ type InputStatus struct {
 	Width  int     `json:"width,omitempty"`
 	Height int     `json:"height,omitempty"`
 	FPS    float64 `json:"fps,omitempty"`
+}
+
+// AudioStatus describes the input's sound and whether it is transcoded
+// to AAC now (for LL-HLS, while watched, when the camera's codec is one
+// HLS cannot carry).
+type AudioStatus struct {
+	Codec         string `json:"codec"`
+	SampleRate    int    `json:"sample_rate"`
+	Channels      int    `json:"channels"`
+	TranscodesAAC bool   `json:"transcoding_to_aac"`
 }
 
 // CodecStatus says which libav codec was opened and why, and whether it

@@ -65,13 +65,14 @@ func probeStreams(t *testing.T, url string) string {
 }
 
 // LL-HLS carries AAC and Opus next to the video; a codec fMP4 HLS cannot
-// carry (G.711) leaves the video playing without sound.
+// carry (G.711, AC-3) is transcoded to AAC while HLS is watched.
 func TestAudioReachesLLHLS(t *testing.T) {
 	cases := []struct{ encoder, container, want string }{
 		{"aac", "mp4", "audio:aac,video:h264"},
 		{"aac", "ts", "audio:aac,video:h264"},
 		{"libopus", "mkv", "audio:opus,video:h264"},
-		{"pcm_mulaw", "mkv", "video:h264"},
+		{"pcm_mulaw", "mkv", "audio:aac,video:h264"},
+		{"ac3", "mkv", "audio:aac,video:h264"},
 	}
 	var cfg strings.Builder
 	cfg.WriteString("allow_local_sources: true\nsources:\n")
@@ -84,8 +85,15 @@ func TestAudioReachesLLHLS(t *testing.T) {
 	for i, c := range cases {
 		name := fmt.Sprintf("h%d", i)
 		g.waitRunning(name, 10*time.Second)
+		transcodes := !strings.HasPrefix(c.encoder, "aac") && c.encoder != "libopus"
+		if st := g.status(name); st.Audio == nil || st.Audio.TranscodesAAC {
+			t.Errorf("%s before any HLS request: audio %+v, want described and not transcoded", c.encoder, st.Audio)
+		}
 		if got := probeStreams(t, g.base+"/hls/"+name+"/index.m3u8"); got != c.want {
 			t.Errorf("%s in %s over LL-HLS: ffprobe sees %q, want %q", c.encoder, c.container, got, c.want)
+		}
+		if st := g.status(name); st.Audio.TranscodesAAC != transcodes {
+			t.Errorf("%s while HLS is watched: transcoding to AAC %v, want %v", c.encoder, st.Audio.TranscodesAAC, transcodes)
 		}
 	}
 }

@@ -8,6 +8,18 @@ import (
 	"github.com/visiongate/visiongate/media"
 )
 
+// hlsAudio picks the sound HLS plays: the camera's AAC or Opus, else its
+// transcoding to AAC.
+func hlsAudio(info *media.StreamInfo) *media.AudioInfo {
+	if a := info.Audio; a != nil && (a.Codec == media.CodecAAC || a.Codec == media.CodecOpus) {
+		return a
+	}
+	if info.AudioAAC != nil {
+		return info.AudioAAC
+	}
+	return info.Audio
+}
+
 // audioTrack is the muxer's sound track: AAC, or Opus in fMP4. Other
 // codecs are left out; the video plays on without them.
 func audioTrack(a *media.AudioInfo, v gohlslib.MuxerVariant) (*gohlslib.Track, error) {
@@ -29,7 +41,7 @@ func audioTrack(a *media.AudioInfo, v gohlslib.MuxerVariant) (*gohlslib.Track, e
 // writeAudio hands an audio unit to the muxer on the video's timeline;
 // sound from before the first video unit is dropped.
 func (s *stream) writeAudio(au *media.AccessUnit) error {
-	if s.audio == nil || !s.started || au.PTS < s.basePTS || !media.SameAudio(au.Audio, s.info.Audio) {
+	if s.audio == nil || !s.started || au.PTS < s.basePTS || !media.SameAudio(au.Audio, s.audioInfo) {
 		return nil
 	}
 	pts := au.PTS - s.basePTS

@@ -144,20 +144,21 @@ func (f *feeder) warn(err error) {
 func sameParams(a, b *media.StreamInfo) bool {
 	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height &&
 		bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && bytes.Equal(a.VPS, b.VPS) &&
-		media.SameAudio(a.Audio, b.Audio)
+		media.SameAudio(a.Audio, b.Audio) && media.SameAudio(a.AudioAAC, b.AudioAAC)
 }
 
 // stream is one muxer and the state needed to feed it.
 type stream struct {
-	mux      *gohlslib.Muxer
-	track    *gohlslib.Track
-	audio    *gohlslib.Track // nil without sound the variant carries
-	info     *media.StreamInfo
-	startNTP time.Time
-	basePTS  int64 // PTS of the first unit: the muxer's timeline starts at 0
-	lastPTS  int64
-	started  bool
-	nalus    [][]byte // scratch for parameter-set injection
+	mux       *gohlslib.Muxer
+	track     *gohlslib.Track
+	audio     *gohlslib.Track // nil without sound the variant carries
+	audioInfo *media.AudioInfo
+	info      *media.StreamInfo
+	startNTP  time.Time
+	basePTS   int64 // PTS of the first unit: the muxer's timeline starts at 0
+	lastPTS   int64
+	started   bool
+	nalus     [][]byte // scratch for parameter-set injection
 
 	// A mirror of gohlslib's segmenter, which exports no "has content":
 	// a segment closes at the first IDR SegmentMinDuration after its start.
@@ -174,7 +175,8 @@ func newStream(info *media.StreamInfo, cfg settings) (*stream, error) {
 	}
 	track := &gohlslib.Track{Codec: codec, ClockRate: media.ClockRate}
 	tracks := []*gohlslib.Track{track}
-	audio, err := audioTrack(info.Audio, cfg.variant)
+	audioInfo := hlsAudio(info)
+	audio, err := audioTrack(audioInfo, cfg.variant)
 	if err != nil {
 		cfg.log.Info("hls: playing without sound", "err", err)
 	} else if audio != nil {
@@ -197,7 +199,8 @@ func newStream(info *media.StreamInfo, cfg settings) (*stream, error) {
 	if cfg.variant == gohlslib.MuxerVariantFMP4 {
 		need = 2 // gohlslib serves plain fMP4 playlists from 2 segments
 	}
-	return &stream{mux: m, track: track, audio: audio, info: info, segMin: cfg.segmentMin, need: need}, nil
+	return &stream{mux: m, track: track, audio: audio, audioInfo: audioInfo, info: info, segMin: cfg.segmentMin,
+		need: need}, nil
 }
 
 func trackCodec(info *media.StreamInfo, v gohlslib.MuxerVariant) (codecs.Codec, error) {

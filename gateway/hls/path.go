@@ -132,6 +132,7 @@ func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 	f := &feeder{p: p, cfg: p.cfg, log: log}
 	defer f.close()
 	defer p.hub.Want()()
+	defer p.hub.WantAAC()() // sound HLS cannot carry is transcoded meanwhile
 	p.hub.RequestKeyframe()
 	if p.cfg.variantErr != nil {
 		p.setMuxer(nil, p.cfg.variantErr)

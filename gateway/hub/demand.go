@@ -1,6 +1,9 @@
 package hub
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // DefaultGrace is how long a hub stays wanted after its last client left:
 // viewers that come and go quickly do not restart the encoder each time.
@@ -29,18 +32,23 @@ func (h *Hub) OnDemand() bool {
 // muxer, a request waiting for the stream). The returned release ends it;
 // calling it more than once is harmless.
 func (h *Hub) Want() (release func()) {
+	return h.count(&h.wants, func() { h.lastWant = time.Now() })
+}
+
+// count adds a client to *n and returns its release, which takes it off
+// once and runs left (under the lock).
+func (h *Hub) count(n *int, left func()) func() {
 	h.mu.Lock()
-	h.wants++
+	*n++
 	h.mu.Unlock()
-	released := false
+	var once sync.Once
 	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if !released {
-			released = true
-			h.wants--
-			h.lastWant = time.Now()
-		}
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			*n--
+			left()
+		})
 	}
 }
 
@@ -51,6 +59,17 @@ func (h *Hub) Wanted() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return !h.onDemand || h.wants > 0 || (!h.lastWant.IsZero() && time.Since(h.lastWant) < h.grace)
+}
+
+// WantAAC registers a client that needs the sound in AAC (LL-HLS): a
+// camera's G.711 or AC-3 is transcoded while one exists. release ends it.
+func (h *Hub) WantAAC() (release func()) { return h.count(&h.aacWants, func() {}) }
+
+// AACWanted tells the producer whether to transcode the sound to AAC.
+func (h *Hub) AACWanted() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.aacWants > 0
 }
 
 // Wants counts the clients that want the units now.

@@ -44,6 +44,7 @@ type Hub struct {
 	grace    time.Duration
 	wants    int
 	lastWant time.Time
+	aacWants int
 	// keyframeWanted: a reader asked for an IDR (RequestKeyframe).
 	keyframeWanted bool
 

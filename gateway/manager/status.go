@@ -46,6 +46,10 @@ func (m *Manager) status(e *entry) Status {
 		Readers: m.opts.Outputs.Readers(src.Name), Outputs: m.opts.Outputs.URLs(src.Name),
 	}
 	s.Encoder.Starts = st.EncoderStarts
+	if a := st.Audio; a != nil {
+		s.Audio = &api.AudioStatus{Codec: string(a.Codec), SampleRate: a.SampleRate, Channels: a.Channels,
+			TranscodesAAC: st.AACTranscoding}
+	}
 	if e.stage != nil {
 		vs := e.stage.Status()
 		s.Vision, s.DetectionsPerSec = &vs, vs.DetectionsPerSec

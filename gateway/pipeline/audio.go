@@ -16,9 +16,31 @@ import (
 type audioTrack struct {
 	info *media.AudioInfo
 	tb   astiav.Rational
-	last int64 // last published PTS: audio stays monotonic
+	last monotonic
+	// aac transcodes a codec HLS cannot carry, while an output asks;
+	// nil for AAC and Opus.
+	aac     *transcode.AACEncoder
+	aacInfo *media.AudioInfo
+	aacLast monotonic
+}
+
+// monotonic keeps a track's timestamps increasing.
+type monotonic struct {
+	last int64
 	sent bool
 }
+
+// next reports whether pts may follow, and takes it.
+func (m *monotonic) next(pts int64) bool {
+	if m.sent && pts <= m.last {
+		return false
+	}
+	m.last, m.sent = pts, true
+	return true
+}
+
+// hlsCarries tells whether LL-HLS (fMP4) carries a codec as it is.
+func hlsCarries(c media.Codec) bool { return c == media.CodecAAC || c == media.CodecOpus }
 
 var audioCodecs = map[astiav.CodecID]media.Codec{
 	astiav.CodecIDAac: media.CodecAAC, astiav.CodecIDOpus: media.CodecOpus,
@@ -56,18 +78,52 @@ func (o *output) beginAudio(a transcode.AudioInfo, ok bool) {
 	if !media.SameAudio(cur, info) {
 		o.describeAgain = true
 	}
+	prev := o.audio
+	o.closeAudio()
+	o.stats.audio.Store(info)
 	if info == nil {
-		o.audio = nil
 		return
 	}
-	if cur != nil && media.SameAudio(cur, info) {
-		info = cur // same track: readers keep their description
+	t := &audioTrack{info: info, tb: a.TimeBase}
+	if prev != nil {
+		t.last, t.aacLast = prev.last, prev.aacLast
+		if media.SameAudio(prev.info, info) {
+			t.info = prev.info // same track: readers keep their description
+		}
 	}
-	last, sent := int64(0), false
-	if o.audio != nil {
-		last, sent = o.audio.last, o.audio.sent
+	o.audio = t
+	if !hlsCarries(info.Codec) {
+		if prev != nil {
+			t.aacInfo = prev.aacInfo
+		}
+		o.openAAC(a)
+	} else if prev != nil && prev.aacInfo != nil {
+		o.describeAgain = true
 	}
-	o.audio = &audioTrack{info: info, tb: a.TimeBase, last: last, sent: sent}
+}
+
+// openAAC readies the AAC transcoder and its track description (kept when
+// it did not change, so HLS players keep theirs).
+func (o *output) openAAC(a transcode.AudioInfo) {
+	t := o.audio
+	enc, err := transcode.NewAACEncoder(a)
+	if err != nil {
+		o.log.Warn("audio: no AAC for HLS", "err", err)
+		return
+	}
+	info := &media.AudioInfo{Codec: media.CodecAAC, SampleRate: transcode.AACRate,
+		Channels: transcode.AACChannels(a.Channels), Config: enc.Config()}
+	if !media.SameAudio(t.aacInfo, info) {
+		t.aacInfo, o.describeAgain = info, true
+	}
+	t.aac = enc
+}
+
+func (o *output) closeAudio() {
+	if o.audio != nil && o.audio.aac != nil {
+		o.audio.aac.Close()
+		o.audio.aac = nil
+	}
 }
 
 // writeAudio publishes one audio packet while someone wants the units,
@@ -76,19 +132,34 @@ func (o *output) writeAudio(p *astiav.Packet) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.audio
-	if a == nil || o.info == nil || o.info.Audio != a.info || !o.hub.Wanted() {
+	toAAC := a != nil && a.aac != nil && o.info != nil && o.info.AudioAAC == a.aacInfo && o.hub.AACWanted()
+	o.stats.aacNow.Store(toAAC)
+	if a == nil || o.info == nil || o.info.Audio != a.info || !o.hub.Wanted() || p.Pts() == astiav.NoPtsValue {
 		return
 	}
 	pts, ok := o.tl.Follow(p.Pts(), a.tb.Num(), a.tb.Den())
-	if !ok || p.Pts() == astiav.NoPtsValue || (a.sent && pts <= a.last) {
+	if !ok {
 		return
 	}
-	frames := audioFrames(a.info.Codec, p.Data())
-	if len(frames) == 0 {
-		return
+	if frames := audioFrames(a.info.Codec, p.Data()); len(frames) > 0 && a.last.next(pts) {
+		o.hub.Publish(&media.AccessUnit{Audio: a.info, Frames: frames, PTS: pts, DTS: pts})
 	}
-	a.last, a.sent = pts, true
-	o.hub.Publish(&media.AccessUnit{Audio: a.info, Frames: frames, PTS: pts, DTS: pts})
+	if toAAC {
+		o.writeAAC(p)
+	}
+}
+
+// writeAAC transcodes one packet for the outputs that carry only AAC.
+func (o *output) writeAAC(p *astiav.Packet) {
+	a := o.audio
+	err := a.aac.Encode(p, func(au []byte, apts int64) {
+		if pts, ok := o.tl.Follow(apts, 1, transcode.AACRate); ok && a.aacLast.next(pts) {
+			o.hub.Publish(&media.AccessUnit{Audio: a.aacInfo, Frames: [][]byte{au}, PTS: pts, DTS: pts})
+		}
+	})
+	if err != nil {
+		o.log.Debug("audio: transcoding to AAC", "err", err)
+	}
 }
 
 // audioFrames copies a packet's codec frames out of libav memory; AAC in

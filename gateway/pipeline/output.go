@@ -310,7 +310,7 @@ func (o *output) describe(ps paramSets, codec media.Codec, w, h int) {
 		base.VPS, base.SPS, base.PPS = o.info.VPS, o.info.SPS, o.info.PPS
 	}
 	if o.audio != nil {
-		base.Audio = o.audio.info
+		base.Audio, base.AudioAAC = o.audio.info, o.audio.aacInfo
 	}
 	if ps.sps == nil && base.SPS == nil {
 		return
@@ -337,6 +337,7 @@ func (o *output) close() {
 	o.waitSlate()
 	o.closeEncoder()
 	o.closeConverter()
+	o.closeAudio()
 	if o.pkt != nil {
 		o.pkt.Free()
 		o.pkt = nil

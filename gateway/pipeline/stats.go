@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/visiongate/visiongate/gateway/api"
+	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/transcode"
 )
 
@@ -37,6 +38,10 @@ type Stats struct {
 	Encoding bool
 	// EncoderStarts counts encoder openings: one per demand period.
 	EncoderStarts uint64
+	// Audio is the input's sound, nil without; AACTranscoding tells
+	// whether it is being transcoded to AAC now.
+	Audio          *media.AudioInfo
+	AACTranscoding bool
 }
 
 // stats is written by the pipeline goroutines and read by Status calls.
@@ -48,6 +53,8 @@ type stats struct {
 	decoding  atomic.Bool // frames are decoded (someone needs pictures)
 	encoding  atomic.Bool // the encoder runs (someone watches)
 	encStarts atomic.Uint64
+	aacNow    atomic.Bool
+	audio     atomic.Pointer[media.AudioInfo]
 
 	mu       sync.Mutex
 	state    string
@@ -130,5 +137,6 @@ func (s *stats) snapshot() Stats {
 		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(),
 		FPSOut:   math.Float64frombits(s.fpsBits.Load()),
 		Decoding: s.decoding.Load(), Encoding: s.encoding.Load(), EncoderStarts: s.encStarts.Load(),
+		Audio: s.audio.Load(), AACTranscoding: s.aacNow.Load(),
 	}
 }

@@ -1,0 +1,170 @@
+package transcode
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/asticode/go-astiav"
+)
+
+// AACRate is the sample rate of AAC made by AACEncoder: what browsers play.
+const AACRate = 48000
+
+// AACEncoder turns a camera's sound in any codec libav decodes (G.711,
+// AC-3, MP3, ...) into AAC-LC at 48 kHz, mono or stereo, for outputs that
+// carry only AAC. One goroutine uses it; Close frees everything.
+type AACEncoder struct {
+	dec      *astiav.CodecContext
+	graph    *astiav.FilterGraph
+	src      *astiav.FilterContext
+	sink     *astiav.FilterContext
+	enc      *astiav.CodecContext
+	frame    *astiav.Frame
+	filtered *astiav.Frame
+	pkt      *astiav.Packet
+}
+
+// AACChannels is how many channels AACEncoder writes for an input.
+func AACChannels(inputChannels int) int { return min(max(inputChannels, 1), 2) }
+
+// NewAACEncoder opens the decoder, the resampler and the AAC encoder for
+// the audio track a.
+func NewAACEncoder(a AudioInfo) (*AACEncoder, error) {
+	e := &AACEncoder{frame: astiav.AllocFrame(), filtered: astiav.AllocFrame(), pkt: astiav.AllocPacket()}
+	if err := e.openDecoder(a); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.openEncoder(AACChannels(a.Channels)); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.openFilter(a.TimeBase); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *AACEncoder) openDecoder(a AudioInfo) error {
+	codec := astiav.FindDecoder(a.CodecID)
+	if codec == nil {
+		return fmt.Errorf("no decoder for %s", a.Codec)
+	}
+	e.dec = astiav.AllocCodecContext(codec)
+	if e.dec == nil {
+		return errors.New("allocating audio decoder failed")
+	}
+	if err := a.Params.ToCodecContext(e.dec); err != nil {
+		return err
+	}
+	e.dec.SetTimeBase(a.TimeBase)
+	return e.dec.Open(codec, nil)
+}
+
+func (e *AACEncoder) openEncoder(channels int) error {
+	codec := astiav.FindEncoderByName("aac")
+	if codec == nil {
+		return errors.New("libavcodec has no aac encoder")
+	}
+	e.enc = astiav.AllocCodecContext(codec)
+	if e.enc == nil {
+		return errors.New("allocating aac encoder failed")
+	}
+	layout := astiav.ChannelLayoutMono
+	if channels == 2 {
+		layout = astiav.ChannelLayoutStereo
+	}
+	e.enc.SetChannelLayout(layout)
+	e.enc.SetSampleRate(AACRate)
+	e.enc.SetSampleFormat(astiav.SampleFormatFltp)
+	e.enc.SetBitRate(int64(64000 * channels))
+	e.enc.SetTimeBase(astiav.NewRational(1, AACRate))
+	e.enc.SetFlags(e.enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	return e.enc.Open(codec, nil)
+}
+
+// openFilter resamples to the encoder's format and cuts its frame size.
+func (e *AACEncoder) openFilter(tb astiav.Rational) error {
+	e.graph = astiav.AllocFilterGraph()
+	if e.graph == nil {
+		return errors.New("allocating audio filter failed")
+	}
+	var err error
+	args := astiav.FilterArgs{
+		"channel_layout": e.dec.ChannelLayout().String(), "sample_fmt": e.dec.SampleFormat().Name(),
+		"sample_rate": strconv.Itoa(e.dec.SampleRate()), "time_base": tb.String(),
+	}
+	if e.src, err = e.graph.NewFilterContext(astiav.FindFilterByName("abuffer"), "in", args); err != nil {
+		return err
+	}
+	if e.sink, err = e.graph.NewFilterContext(astiav.FindFilterByName("abuffersink"), "out", nil); err != nil {
+		return err
+	}
+	outputs, inputs := astiav.AllocFilterInOut(), astiav.AllocFilterInOut()
+	defer outputs.Free()
+	defer inputs.Free()
+	outputs.SetName("in")
+	outputs.SetFilterContext(e.src)
+	inputs.SetName("out")
+	inputs.SetFilterContext(e.sink)
+	graph := fmt.Sprintf("aresample=%d,aformat=sample_fmts=fltp:channel_layouts=%s,asetnsamples=n=%d:p=0,asettb=1/%d",
+		AACRate, e.enc.ChannelLayout().String(), e.enc.FrameSize(), AACRate)
+	if err := e.graph.Parse(graph, inputs, outputs); err != nil {
+		return err
+	}
+	return e.graph.Configure()
+}
+
+// Config is the AudioSpecificConfig of the AAC it writes.
+func (e *AACEncoder) Config() []byte { return append([]byte(nil), e.enc.ExtraData()...) }
+
+// Encode decodes pkt and calls emit with each finished AAC access unit
+// and its timestamp at 1/AACRate, on the input's clock.
+func (e *AACEncoder) Encode(pkt *astiav.Packet, emit func(au []byte, pts int64)) error {
+	if err := e.dec.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
+		return err
+	}
+	for e.dec.ReceiveFrame(e.frame) == nil {
+		err := e.src.BuffersrcAddFrame(e.frame, astiav.NewBuffersrcFlags(astiav.BuffersrcFlagKeepRef))
+		e.frame.Unref()
+		if err != nil {
+			return err
+		}
+		if err := e.drainFilter(emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *AACEncoder) drainFilter(emit func([]byte, int64)) error {
+	for e.sink.BuffersinkGetFrame(e.filtered, astiav.NewBuffersinkFlags()) == nil {
+		err := e.enc.SendFrame(e.filtered)
+		e.filtered.Unref()
+		if err != nil {
+			return err
+		}
+		for e.enc.ReceivePacket(e.pkt) == nil {
+			emit(append([]byte(nil), e.pkt.Data()...), e.pkt.Pts())
+			e.pkt.Unref()
+		}
+	}
+	return nil
+}
+
+// Close frees the codecs, the filter and the frames.
+func (e *AACEncoder) Close() {
+	if e.graph != nil {
+		e.graph.Free() // frees its filter contexts
+	}
+	for _, cc := range []*astiav.CodecContext{e.dec, e.enc} {
+		if cc != nil {
+			cc.Free()
+		}
+	}
+	e.frame.Free()
+	e.filtered.Free()
+	e.pkt.Free()
+}
