@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/internal/recovery"
 )
 
@@ -23,12 +24,10 @@ var (
 // path is one attached hub. Its goroutine (run) owns the muxers; request
 // handlers only read the current one.
 type path struct {
+	output.Life
 	name    string
 	hub     *hub.Hub
 	cfg     settings
-	ctx     context.Context // cancelled by stop
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when run returns
 	wake    chan struct{} // cap 1: a request arrived (on-demand mode)
 	first   *hub.Reader   // subscribed at Attach in always-on mode
 	clients clientSet
@@ -38,27 +37,16 @@ type path struct {
 	waiting atomic.Int32
 
 	mu       sync.Mutex
-	mux      *gohlslib.Muxer // current muxer, nil while none
-	ready    bool            // mux has a playable playlist
-	err      error           // why no muxer could be built, if so
-	ended    bool            // run returned: no muxer will come
-	changed  chan struct{}   // closed (and replaced) when the fields above change
+	mux      *gohlslib.Muxer // current muxer, nil while none; changes are broadcast
+	ready    bool            // mux has a playable playlist; changes are broadcast
+	err      error           // why no muxer could be built, if so; changes are broadcast
 	lastReq  time.Time
 	inFlight int // requests being served (a waiting request is activity)
 }
 
 func newPath(parent context.Context, name string, h *hub.Hub, cfg settings) *path {
-	ctx, cancel := context.WithCancel(parent)
-	p := &path{
-		name:    name,
-		hub:     h,
-		cfg:     cfg,
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		changed: make(chan struct{}),
-	}
+	p := &path{name: name, hub: h, cfg: cfg, wake: make(chan struct{}, 1)}
+	p.Init(parent, &p.mu)
 	if p.idleTimeout() == 0 {
 		// Subscribe now so nothing published after Attach returns is missed.
 		p.first = h.Subscribe(0)
@@ -76,18 +64,11 @@ func (p *path) idleTimeout() time.Duration {
 	return p.cfg.idleTimeout
 }
 
-// stop cancels the path and waits for its goroutine, which closes the
-// muxer and so releases requests blocked inside it.
-func (p *path) stop() {
-	p.cancel()
-	<-p.done
-}
-
 // run serves the hub until the path is stopped or the hub is closed. In
 // on-demand mode it sleeps between idle periods until a request wakes it.
+// On its way out it closes the muxer, which releases requests blocked in it.
 func (p *path) run() {
-	defer close(p.done)
-	defer p.setEnded()
+	defer p.End()
 	log := p.cfg.log.With("path", p.name)
 	r := p.first
 	for {
@@ -119,7 +100,7 @@ func (p *path) waitDemand() bool {
 		}
 		select {
 		case <-p.wake:
-		case <-p.ctx.Done():
+		case <-p.Context().Done():
 			return false
 		}
 	}
@@ -138,7 +119,7 @@ func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 		p.setMuxer(nil, p.cfg.variantErr)
 	}
 	for {
-		au, err := r.Next(p.ctx)
+		au, err := r.Next(p.Context())
 		if err != nil {
 			return err
 		}
@@ -193,7 +174,7 @@ func (p *path) setMuxer(m *gohlslib.Muxer, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mux, p.ready, p.err = m, false, err
-	p.broadcastLocked()
+	p.BroadcastLocked()
 }
 
 // setReady marks m playable, unless it has been replaced meanwhile.
@@ -202,27 +183,15 @@ func (p *path) setReady(m *gohlslib.Muxer) {
 	defer p.mu.Unlock()
 	if p.mux == m && !p.ready {
 		p.ready = true
-		p.broadcastLocked()
+		p.BroadcastLocked()
 	}
-}
-
-func (p *path) setEnded() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ended = true
-	p.broadcastLocked()
-}
-
-func (p *path) broadcastLocked() {
-	close(p.changed)
-	p.changed = make(chan struct{})
 }
 
 // current returns the muxer now, ready or not, or nil.
 func (p *path) current() *gohlslib.Muxer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ended {
+	if p.EndedLocked() {
 		return nil
 	}
 	return p.mux
@@ -233,28 +202,9 @@ func (p *path) current() *gohlslib.Muxer {
 func (p *path) waitReady(ctx context.Context) (*gohlslib.Muxer, error) {
 	p.waiting.Add(1)
 	defer p.waiting.Add(-1)
-	timer := time.NewTimer(p.cfg.readyTimeout)
-	defer timer.Stop()
-	for {
-		p.mu.Lock()
-		m, ready, err, ended, changed := p.mux, p.ready, p.err, p.ended, p.changed
-		p.mu.Unlock()
-		switch {
-		case ended:
-			return nil, errPathGone
-		case err != nil:
-			return nil, err
-		case m != nil && ready:
-			return m, nil
-		}
-		select {
-		case <-changed:
-		case <-p.ctx.Done():
-			return nil, errPathGone
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer.C:
-			return nil, errPathNotReady
-		}
-	}
+	ctx, cancel := context.WithTimeoutCause(ctx, p.cfg.readyTimeout, errPathNotReady)
+	defer cancel()
+	return output.Wait(ctx, &p.Life, errPathGone, func() (*gohlslib.Muxer, bool, error) {
+		return p.mux, p.mux != nil && p.ready, p.err
+	})
 }

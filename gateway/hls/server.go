@@ -20,7 +20,6 @@ package hls
 import (
 	"context"
 	"log/slog"
-	"regexp"
 	"sync"
 	"time"
 
@@ -48,10 +47,8 @@ const (
 	ReaderWindow = 10 * time.Second
 )
 
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ValidName reports whether name can be served as a path.
-func ValidName(name string) bool { return nameRe.MatchString(name) }
+func ValidName(name string) bool { return output.ValidName(name) }
 
 // Server serves attached hubs over HLS. Set the exported fields before the
 // first Attach or request and do not change them afterwards; the methods are
@@ -86,13 +83,7 @@ type Server struct {
 
 	initOnce sync.Once
 	cfg      settings
-
-	mu     sync.Mutex
-	paths  map[string]*path
-	closed bool
-	ctx    context.Context // parent of every path's context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	paths    output.Paths[*path]
 }
 
 // settings are the Server fields with defaults applied, fixed at first use.
@@ -111,8 +102,7 @@ type settings struct {
 func (s *Server) lazyInit() {
 	s.initOnce.Do(func() {
 		s.cfg = s.settings()
-		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.paths = make(map[string]*path)
+		s.paths.Start(func(p *path) func() { return p.run })
 	})
 }
 
@@ -192,42 +182,13 @@ func (s *Server) Attach(src output.Source) {
 	if s.cfg.variantErr != nil {
 		s.cfg.log.Error("hls: cannot serve", "path", name, "err", s.cfg.variantErr)
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	old := s.paths[name]
-	if old != nil && old.hub == h {
-		s.mu.Unlock()
-		return
-	}
-	p := newPath(s.ctx, name, h, s.cfg)
-	s.paths[name] = p
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		p.run()
-	}()
-	s.mu.Unlock()
-	if old != nil {
-		old.stop()
-	}
+	s.paths.Attach(name, h, func(parent context.Context) *path { return newPath(parent, name, h, s.cfg) })
 }
 
 // Detach stops serving name: its muxer is closed, requests waiting on it
 // return, and new requests get 404. It returns once the path's goroutine has
 // exited.
-func (s *Server) Detach(name string) {
-	s.lazyInit()
-	s.mu.Lock()
-	p := s.paths[name]
-	delete(s.paths, name)
-	s.mu.Unlock()
-	if p != nil {
-		p.stop()
-	}
-}
+func (s *Server) Detach(name string) { s.paths.Detach(name) }
 
 // Readers returns an approximate number of HLS players of name: the distinct
 // clients (remote IP + User-Agent) that made a request for it in the last
@@ -241,27 +202,6 @@ func (s *Server) Readers(name string) int {
 
 // Close detaches every path and waits for all goroutines. Requests already
 // waiting return; later ones get 404. Calling it again does nothing.
-func (s *Server) Close() {
-	s.lazyInit()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	paths := s.paths
-	s.paths = map[string]*path{}
-	s.cancel()
-	s.mu.Unlock()
-	for _, p := range paths {
-		p.stop()
-	}
-	s.wg.Wait()
-}
+func (s *Server) Close() { s.paths.Close() }
 
-func (s *Server) lookup(name string) *path {
-	s.lazyInit()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.paths[name]
-}
+func (s *Server) lookup(name string) *path { return s.paths.Lookup(name) }

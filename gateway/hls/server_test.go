@@ -101,12 +101,12 @@ func TestOnDemand(t *testing.T) {
 	e := newEnv(t, &Server{IdleTimeout: 700 * time.Millisecond}, nil)
 	p := e.srv.lookup("cam")
 	p.mu.Lock()
-	changed := p.changed
+	changed := p.ChangedLocked()
 	p.mu.Unlock()
 	e.pub = startPublisher(t, e.hub, clip320)
 	// An idle path must not read its hub. One that did would hold a hub
 	// reader and, at the first keyframe it read, build a muxer, which closes
-	// p.changed. Watch for both while the publisher puts two keyframes into
+	// changed. Watch for both while the publisher puts two keyframes into
 	// the hub (units 0 and 25): a reader subscribed at any time before the
 	// second would have got one. The window ends on what was published, so
 	// a slow machine lengthens it instead of cutting the observation short.

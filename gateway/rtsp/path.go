@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/internal/recovery"
 )
 
@@ -29,65 +30,35 @@ type settings struct {
 }
 
 // path is one attached hub. Its goroutine (run) owns the ServerStream's
-// lifetime; request handlers only read it.
+// lifetime; request handlers only read it. Stopping it closes the stream,
+// which disconnects the readers.
 type path struct {
-	name   string
-	hub    *hub.Hub
-	ctx    context.Context // cancelled by stop
-	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
+	output.Life
+	name string
+	hub  *hub.Hub
 
 	waiters atomic.Int32 // DESCRIBEs waiting in waitStream (observed by tests)
 
 	mu      sync.Mutex
-	running bool
-	ended   bool // run returned: no stream will come
-	stream  *gortsplib.ServerStream
-	changed chan struct{}                       // closed (and replaced) whenever stream or ended changes
+	stream  *gortsplib.ServerStream             // changes are broadcast
 	readers map[*gortsplib.ServerSession]func() // → its hub.Want release
 }
 
 func newPath(parent context.Context, name string, h *hub.Hub) *path {
-	ctx, cancel := context.WithCancel(parent)
-	return &path{
-		name:    name,
-		hub:     h,
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		changed: make(chan struct{}),
-		readers: make(map[*gortsplib.ServerSession]func()),
-	}
-}
-
-func (p *path) markRunning() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.running = true
-}
-
-// stop cancels the path and, if its goroutine was started, waits for it; the
-// goroutine closes the stream, which disconnects the readers.
-func (p *path) stop() {
-	p.cancel()
-	p.mu.Lock()
-	running := p.running
-	p.mu.Unlock()
-	if running {
-		<-p.done
-	}
+	p := &path{name: name, hub: h, readers: make(map[*gortsplib.ServerSession]func())}
+	p.Init(parent, &p.mu)
+	return p
 }
 
 // run forwards the hub's units from r to the stream until the path is
 // stopped or the hub is closed. r is subscribed by the caller, so nothing
 // published after Attach returns is missed.
 func (p *path) run(r *hub.Reader, srv *gortsplib.Server, log *slog.Logger) {
-	defer close(p.done)
 	defer r.Close()
 	log = log.With("path", p.name)
-	w := &writer{p: p, srv: srv}
+	w := &writer{p: p, srv: srv, log: log}
 	defer w.closeStream()
-	defer p.setEnded()
+	defer p.End()
 
 	// A hub that is already running tells us its parameters: DESCRIBE can be
 	// answered now rather than at the next IDR.
@@ -98,7 +69,7 @@ func (p *path) run(r *hub.Reader, srv *gortsplib.Server, log *slog.Logger) {
 	}
 	var errs uint64
 	for {
-		au, err := r.Next(p.ctx)
+		au, err := r.Next(p.Context())
 		if err != nil {
 			if errors.Is(err, hub.ErrClosed) {
 				log.Info("rtsp: source hub closed")
@@ -121,27 +92,15 @@ func (p *path) setStream(st *gortsplib.ServerStream) *gortsplib.ServerStream {
 	defer p.mu.Unlock()
 	old := p.stream
 	p.stream = st
-	p.broadcastLocked()
+	p.BroadcastLocked()
 	return old
-}
-
-func (p *path) setEnded() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ended = true
-	p.broadcastLocked()
-}
-
-func (p *path) broadcastLocked() {
-	close(p.changed)
-	p.changed = make(chan struct{})
 }
 
 // currentStream returns the stream now, or nil.
 func (p *path) currentStream() *gortsplib.ServerStream {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ended {
+	if p.EndedLocked() {
 		return nil
 	}
 	return p.stream
@@ -155,26 +114,11 @@ func (p *path) waitStream(timeout time.Duration) (*gortsplib.ServerStream, error
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
 	defer p.hub.Want()()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		p.mu.Lock()
-		st, ended, changed := p.stream, p.ended, p.changed
-		p.mu.Unlock()
-		switch {
-		case ended:
-			return nil, errPathGone
-		case st != nil:
-			return st, nil
-		}
-		select {
-		case <-changed:
-		case <-p.ctx.Done():
-			return nil, errPathGone
-		case <-timer.C:
-			return nil, errPathNotReady
-		}
-	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, errPathNotReady)
+	defer cancel()
+	return output.Wait(ctx, &p.Life, errPathGone, func() (*gortsplib.ServerStream, bool, error) {
+		return p.stream, p.stream != nil, nil
+	})
 }
 
 // Outcomes of addReader.
@@ -191,7 +135,7 @@ func (p *path) addReader(ss *gortsplib.ServerSession, max int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case p.ended || p.ctx.Err() != nil:
+	case p.EndedLocked() || p.Context().Err() != nil:
 		return readerGone
 	case max > 0 && len(p.readers) >= max:
 		return readerFull

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -44,10 +43,8 @@ var (
 	ErrServerClosed   = errors.New("rtsp: server closed")
 )
 
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ValidName reports whether name can be served as a path.
-func ValidName(name string) bool { return nameRe.MatchString(name) }
+func ValidName(name string) bool { return output.ValidName(name) }
 
 // Server serves attached hubs to RTSP readers. Set the exported fields before
 // Start and do not change them afterwards; the methods are safe for
@@ -86,16 +83,15 @@ type Server struct {
 	// BaseURL, when set, gives the "rtsp://host:port" URLs show.
 	BaseURL func() string
 
+	paths output.Paths[*path]
+
 	mu      sync.Mutex
 	failure error
 	srv     *gortsplib.Server
 	cfg     settings
-	paths   map[string]*path
 	started bool
 	closed  bool
-	ctx     context.Context // parent of every path's context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // watch
 }
 
 // Start listens on Addr (and the UDP pair) and starts serving.
@@ -126,10 +122,7 @@ func (s *Server) Start() error {
 	}
 	s.srv = srv
 	s.started = true
-	s.initLocked()
-	for _, p := range s.paths {
-		s.startPathLocked(p)
-	}
+	s.paths.Start(s.startPath)
 	s.wg.Add(1)
 	go s.watch(srv)
 	return nil
@@ -195,14 +188,6 @@ func (s *Server) config() settings {
 	return c
 }
 
-// initLocked creates the maps and the parent context; s.mu is held.
-func (s *Server) initLocked() {
-	if s.ctx == nil {
-		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.paths = make(map[string]*path)
-	}
-}
-
 // ListenAddr returns the actual RTSP host:port after Start, or "".
 func (s *Server) ListenAddr() string {
 	s.mu.Lock()
@@ -247,39 +232,12 @@ func (s *Server) Attach(src output.Source) {
 		s.logger().Warn("rtsp: not attaching invalid path", "path", name)
 		return
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.initLocked()
-	old := s.paths[name]
-	if old != nil && old.hub == h {
-		s.mu.Unlock()
-		return // already served: keep its readers
-	}
-	p := newPath(s.ctx, name, h)
-	s.paths[name] = p
-	if s.started {
-		s.startPathLocked(p)
-	}
-	s.mu.Unlock()
-	if old != nil {
-		old.stop()
-	}
+	s.paths.Attach(name, h, func(parent context.Context) *path { return newPath(parent, name, h) })
 }
 
 // Detach stops serving name: its readers are disconnected and new requests
 // get 404. It returns once the path's goroutine has exited.
-func (s *Server) Detach(name string) {
-	s.mu.Lock()
-	p := s.paths[name]
-	delete(s.paths, name)
-	s.mu.Unlock()
-	if p != nil {
-		p.stop()
-	}
-}
+func (s *Server) Detach(name string) { s.paths.Detach(name) }
 
 // Readers returns how many RTSP sessions are playing name.
 func (s *Server) Readers(name string) int {
@@ -298,38 +256,23 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	paths := s.paths
-	s.paths = nil
 	srv := s.srv
-	if s.cancel != nil {
-		s.cancel() // also wakes DESCRIBEs waiting for a stream
-	}
 	s.mu.Unlock()
 
-	for _, p := range paths {
-		p.stop()
-	}
+	s.paths.Close() // also wakes DESCRIBEs waiting for a stream
 	if srv != nil {
 		srv.Close()
 	}
 	s.wg.Wait()
 }
 
-func (s *Server) lookup(name string) *path {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.paths[name]
-}
+func (s *Server) lookup(name string) *path { return s.paths.Lookup(name) }
 
-// startPathLocked launches p's goroutine; s.mu is held.
-func (s *Server) startPathLocked(p *path) {
-	p.markRunning()
+// startPath subscribes p to its hub now, so that nothing published after
+// Attach (or Start) returns is missed, and returns p's goroutine.
+func (s *Server) startPath(p *path) func() {
 	r := p.hub.Subscribe(s.cfg.ringSize)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		p.run(r, s.srv, s.cfg.log)
-	}()
+	return func() { p.run(r, s.srv, s.cfg.log) }
 }
 
 func (s *Server) logger() *slog.Logger {
