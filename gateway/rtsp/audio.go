@@ -3,6 +3,7 @@ package rtsp
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
@@ -107,7 +108,7 @@ func onePerFrame(frames [][]byte, enc func([]byte) (*rtp.Packet, error)) ([]*rtp
 
 // write sends one audio unit; the packetizer's timestamps are relative to
 // the unit's first frame.
-func (t *audioTrack) write(st *gortsplib.ServerStream, au *media.AccessUnit) error {
+func (t *audioTrack) write(st *gortsplib.ServerStream, au *media.AccessUnit, ntp time.Time) error {
 	pkts, err := t.encode(au.Frames)
 	if err != nil {
 		return err
@@ -115,11 +116,25 @@ func (t *audioTrack) write(st *gortsplib.ServerStream, au *media.AccessUnit) err
 	ts := t.tsOffset + uint32(au.PTS*t.rate/media.ClockRate)
 	for _, p := range pkts {
 		p.Timestamp += ts
-		if err := st.WritePacketRTP(t.medi, p); err != nil {
+		if err := st.WritePacketRTPWithNTP(t.medi, p, ntp); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ptsClock places PTS on the wall clock: the first PTS it sees is now.
+type ptsClock struct {
+	base    time.Time
+	basePTS int64
+	set     bool
+}
+
+func (c *ptsClock) at(pts int64) time.Time {
+	if !c.set {
+		c.base, c.basePTS, c.set = time.Now(), pts, true
+	}
+	return c.base.Add(media.Duration(pts - c.basePTS))
 }
 
 func randomUint32() uint32 {

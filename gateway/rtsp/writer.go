@@ -41,7 +41,11 @@ type writer struct {
 	enc      rtpEncoder
 	audio    *audioTrack // nil without sound
 	tsOffset uint32      // random RTP timestamp start (RFC 3550)
-	nalus    [][]byte    // scratch: parameter sets + unit
+	// clock maps PTS to the wall clock of RTCP sender reports and
+	// RTP-Info, the same for both tracks: players then sync sound to
+	// picture by timestamps, not by when each track left the pipeline.
+	clock ptsClock
+	nalus [][]byte // scratch: parameter sets + unit
 }
 
 // writeHook, when a test sets it, runs before each unit is written.
@@ -55,7 +59,7 @@ func (w *writer) write(au *media.AccessUnit) error {
 		if w.stream == nil || w.audio == nil || !media.SameAudio(au.Audio, w.info.Audio) {
 			return nil // no stream yet, or not the track it describes
 		}
-		return w.audio.write(w.stream, au)
+		return w.audio.write(w.stream, au, w.clock.at(au.PTS))
 	}
 	ok, err := w.accept(au)
 	if !ok {
@@ -67,9 +71,10 @@ func (w *writer) write(au *media.AccessUnit) error {
 		return err
 	}
 	ts := w.tsOffset + uint32(au.PTS) // modular, like RTP timestamps
+	ntp := w.clock.at(au.PTS)
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
-		if err := w.stream.WritePacketRTP(w.medi, pkt); err != nil {
+		if err := w.stream.WritePacketRTPWithNTP(w.medi, pkt, ntp); err != nil {
 			return err
 		}
 	}
@@ -135,6 +140,7 @@ func (w *writer) restart(info *media.StreamInfo) error {
 		return err
 	}
 	w.tsOffset = randomUint32()
+	w.clock = ptsClock{}
 	w.stream, w.medi, w.forma, w.enc, w.audio = st, medi, forma, enc, audio
 	w.p.setStream(st)
 	return nil

@@ -31,6 +31,11 @@ type Options struct {
 	// SwitchWidth/SwitchHeight, when set, change the picture size after
 	// one pass of the clip, as a camera reconfigured mid-stream does.
 	SwitchWidth, SwitchHeight int
+	// Audio adds sound: "pcmu" (G.711 µ-law, 8 kHz) or "aac" (48 kHz).
+	Audio string
+	// Beep flashes the picture and beeps the sound at every second, in
+	// step (audio.go).
+	Beep bool
 }
 
 // Camera is a running test camera.
@@ -39,6 +44,7 @@ type Camera struct {
 	Opts     Options
 	AUs      [][][]byte // one clip's access units, looped
 	after    [][][]byte // the clip after a size switch, if any
+	audio    *audioSource
 	server   *gortsplib.Server
 	stream   *gortsplib.ServerStream
 	stop     chan struct{}
@@ -56,6 +62,9 @@ func Start(t testing.TB, o Options) *Camera {
 		o.Path = "cam"
 	}
 	c := &Camera{Opts: o, AUs: encodeClip(t, o)}
+	if o.Audio != "" {
+		c.audio = newAudioSource(t, o)
+	}
 	if o.SwitchWidth > 0 {
 		c.after = encodeClip(t, Options{Width: o.SwitchWidth, Height: o.SwitchHeight, FPS: o.FPS})
 	}
@@ -81,8 +90,11 @@ func (c *Camera) serve(t testing.TB, addr string) {
 	}
 	sps, pps := c.AUs[0][0], c.AUs[0][1]
 	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
-	c.stream = &gortsplib.ServerStream{Server: c.server, Desc: &description.Session{
-		Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}}}}
+	medias := []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}}
+	if c.audio != nil {
+		medias = append(medias, c.audio.medi)
+	}
+	c.stream = &gortsplib.ServerStream{Server: c.server, Desc: &description.Session{Medias: medias}}
 	if err := c.stream.Initialize(); err != nil {
 		t.Fatalf("test camera stream: %v", err)
 	}
@@ -121,7 +133,7 @@ func (c *Camera) play(forma *format.H264) {
 		panic(err)
 	}
 	media := c.stream.Desc.Medias[0]
-	base := rand.Uint32()
+	base, audioBase := rand.Uint32(), rand.Uint32()
 	tick := time.NewTicker(time.Second / time.Duration(c.Opts.FPS))
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -139,7 +151,23 @@ func (c *Camera) play(forma *format.H264) {
 			p.Timestamp = ts
 			_ = c.stream.WritePacketRTP(media, p)
 		}
+		c.sendAudio(i, audioBase)
 		c.sent.Store(int64(i + 1))
+	}
+}
+
+// sendAudio sends tick i's sound, timed like its frame.
+func (c *Camera) sendAudio(i int, base uint32) {
+	if c.audio == nil {
+		return
+	}
+	pkts, err := c.audio.next(i)
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range pkts {
+		p.Timestamp += base
+		_ = c.stream.WritePacketRTP(c.audio.medi, p)
 	}
 }
 
@@ -183,8 +211,12 @@ func (c *Camera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, erro
 func encodeClip(t testing.TB, o Options) [][][]byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "cam.h264")
+	src := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS)
+	if o.Beep { // the first frame of every second is white
+		src += fmt.Sprintf(`,drawbox=c=white:t=fill:enable='lt(mod(n\,%d)\,1)'`, o.FPS)
+	}
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-		"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS), "-t", "2",
+		"-i", src, "-t", "2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
 		"-g", fmt.Sprint(o.FPS), "-bf", "0", "-x264-params", "aud=1", "-f", "h264", "-y", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
