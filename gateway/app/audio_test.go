@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/visiongate/visiongate/internal/testcam"
 	"github.com/visiongate/visiongate/internal/testmedia"
 )
 
@@ -95,5 +96,39 @@ func TestAudioReachesLLHLS(t *testing.T) {
 		if st := g.status(name); st.Audio.TranscodesAAC != transcodes {
 			t.Errorf("%s while HLS is watched: transcoding to AAC %v, want %v", c.encoder, st.Audio.TranscodesAAC, transcodes)
 		}
+	}
+}
+
+// RTSP cameras with sound: AAC reaches RTSP and LL-HLS as it is; G.711
+// reaches RTSP as it is and LL-HLS as AAC; a relayed source (transcode
+// false) relays its sound too.
+func TestAudioFromRTSPCameras(t *testing.T) {
+	cases := []struct {
+		name, audio string
+		relay       bool
+		rtsp, hls   string
+	}{
+		{"aac", "aac", false, "audio:aac,video:h264", "audio:aac,video:h264"},
+		{"pcmu", "pcmu", false, "audio:pcm_mulaw,video:h264", "audio:aac,video:h264"},
+		{"relay", "pcmu", true, "audio:pcm_mulaw,video:h264", "audio:aac,video:h264"},
+	}
+	var cfg strings.Builder
+	cfg.WriteString("sources:\n")
+	for _, c := range cases {
+		cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25, Audio: c.audio})
+		fmt.Fprintf(&cfg, "  - name: %s\n    url: %s\n    transport: tcp\n    transcode: %v\n", c.name, cam.URL, !c.relay)
+	}
+	g := startGateway(t, cfg.String())
+	for _, c := range cases {
+		g.waitRunning(c.name, 10*time.Second)
+		if got := probeStreams(t, g.rtspURL(c.name)); got != c.rtsp {
+			t.Errorf("%s over RTSP: %q, want %q", c.name, got, c.rtsp)
+		}
+		if got := probeStreams(t, g.base+"/hls/"+c.name+"/index.m3u8"); got != c.hls {
+			t.Errorf("%s over LL-HLS: %q, want %q", c.name, got, c.hls)
+		}
+	}
+	if st := g.status("relay"); st.Encoder.Name != "" || st.Audio == nil || st.Audio.Codec != "pcmu" {
+		t.Errorf("relay: encoder %+v, audio %+v; want no encoder and pcmu sound", st.Encoder, st.Audio)
 	}
 }
