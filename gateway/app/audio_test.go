@@ -15,7 +15,9 @@ import (
 // Issue 10 item 1: a source's sound reaches RTSP readers in its own codec,
 // next to the re-encoded video, for every codec cameras send.
 func TestAudioPassesThroughRTSP(t *testing.T) {
-	cases := []struct{ encoder, container, want string }{
+	type source struct{ name, path, want string }
+	var sources []source
+	for _, c := range []struct{ encoder, container, want string }{
 		{"aac", "mp4", "aac"},
 		{"aac", "ts", "aac"}, // ADTS framing, no configuration in the container
 		{"pcm_mulaw", "mkv", "pcm_mulaw"},
@@ -23,21 +25,23 @@ func TestAudioPassesThroughRTSP(t *testing.T) {
 		{"libopus", "mkv", "opus"},
 		{"libmp3lame", "mkv", "mp3"},
 		{"ac3", "mkv", "ac3"},
-	}
-	var cfg strings.Builder
-	cfg.WriteString("allow_local_sources: true\nsources:\n")
-	for i, c := range cases {
+	} {
 		clip := testmedia.Make(t, testmedia.Clip{Width: 160, Height: 120, FPS: 25, Seconds: 2, Container: c.container,
 			Audio: true, AudioCodec: c.encoder})
-		fmt.Fprintf(&cfg, "  - name: a%d\n    url: file://%s\n", i, clip)
+		sources = append(sources, source{c.encoder + "_" + c.container, clip, c.want})
+	}
+	// A real clip with AC-3 sound: OpenCV's Megamind.avi.
+	sources = append(sources, source{"megamind", testmedia.OpenCVSample(t, "Megamind.avi"), "ac3"})
+	var cfg strings.Builder
+	cfg.WriteString("allow_local_sources: true\nsources:\n")
+	for _, s := range sources {
+		fmt.Fprintf(&cfg, "  - name: %s\n    url: file://%s\n", s.name, s.path)
 	}
 	g := startGateway(t, cfg.String())
-	for i, c := range cases {
-		name := fmt.Sprintf("a%d", i)
-		g.waitRunning(name, 10*time.Second)
-		got := probeStreams(t, g.rtspURL(name))
-		if want := "audio:" + c.want + ",video:h264"; got != want {
-			t.Errorf("%s in %s: ffprobe sees %q, want %q", c.encoder, c.container, got, want)
+	for _, s := range sources {
+		g.waitRunning(s.name, 10*time.Second)
+		if got, want := probeStreams(t, g.rtspURL(s.name)), "audio:"+s.want+",video:h264"; got != want {
+			t.Errorf("%s: ffprobe sees %q, want %q", s.name, got, want)
 		}
 	}
 }
