@@ -68,3 +68,46 @@ func TestAACEncoderTranscodesCameraSound(t *testing.T) {
 		})
 	}
 }
+
+// The slate's AAC silence is a frame any AAC-LC decoder plays as silence.
+func TestSilentAACDecodesToSilence(t *testing.T) {
+	for _, c := range []struct{ rate, channels int }{{48000, 1}, {44100, 2}, {16000, 1}} {
+		au, err := SilentAAC(c.rate, c.channels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf, _ := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: c.rate,
+			ChannelConfig: uint8(c.channels)}.Marshal()
+		codec := astiav.FindDecoder(astiav.CodecIDAac)
+		cc := astiav.AllocCodecContext(codec)
+		if err := cc.SetExtraData(conf); err != nil {
+			t.Fatal(err)
+		}
+		if err := cc.Open(codec, nil); err != nil {
+			t.Fatal(err)
+		}
+		pkt, frame := astiav.AllocPacket(), astiav.AllocFrame()
+		if err := pkt.FromData(au); err != nil {
+			t.Fatal(err)
+		}
+		if err := cc.SendPacket(pkt); err != nil {
+			t.Fatalf("%d Hz: decoding the silent frame: %v", c.rate, err)
+		}
+		if err := cc.ReceiveFrame(frame); err != nil {
+			t.Fatalf("%d Hz: no samples: %v", c.rate, err)
+		}
+		b, _ := frame.Data().Bytes(1)
+		loud := 0
+		for _, v := range b {
+			if v != 0 {
+				loud++
+			}
+		}
+		if frame.NbSamples() != 1024 || loud != 0 {
+			t.Errorf("%d Hz x%d: %d samples, %d non-zero bytes", c.rate, c.channels, frame.NbSamples(), loud)
+		}
+		frame.Free()
+		pkt.Free()
+		cc.Free()
+	}
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
@@ -226,4 +227,43 @@ func annexB(nalus [][]byte) []byte {
 		b = append(append(b, 0, 0, 0, 1), n...)
 	}
 	return b
+}
+
+// While the camera is away the slate keeps the sound going with silence:
+// a reader connected through the outage gets µ-law packets of silence
+// between the camera's tone, with timestamps that keep increasing.
+func TestSlateCarriesSilence(t *testing.T) {
+	cam := testcam.Start(t, testcam.Options{Width: 320, Height: 240, FPS: 25, Audio: "pcmu"})
+	g := startGateway(t, fmt.Sprintf("reconnect: {min: 200ms, max: 500ms}\nsources:\n"+
+		"  - name: s\n    url: %s\n    transport: tcp\n", cam.URL))
+	g.waitRunning("s", 10*time.Second)
+	done := make(chan *avReading, 1)
+	errs := make(chan error, 1)
+	go func() {
+		r, err := readAV(g.rtspURL("s"), 4*time.Second)
+		errs <- err
+		done <- r
+	}()
+	g.waitReaders("s", "rtsp", 1, 5*time.Second)
+	g.waitFramesAfter("s", g.status("s").FramesIn+25, 5*time.Second) // a second of tone
+	cam.Close()
+	g.waitState("s", "retrying", 5*time.Second)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	silent, tone := 0, 0
+	for i, p := range r.audio {
+		if bytes.Count(p.nalus[0], []byte{0xff}) == len(p.nalus[0]) {
+			silent++
+		} else {
+			tone++
+		}
+		if i > 0 && p.pts <= r.audio[i-1].pts {
+			t.Fatalf("audio packet %d at %v after %v", i, p.pts, r.audio[i-1].pts)
+		}
+	}
+	if silent == 0 || tone == 0 {
+		t.Errorf("%d silent and %d tone packets, want both: the camera's tone, then the slate's silence", silent, tone)
+	}
 }

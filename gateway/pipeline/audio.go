@@ -22,6 +22,8 @@ type audioTrack struct {
 	aac     *transcode.AACEncoder
 	aacInfo *media.AudioInfo
 	aacLast monotonic
+	// silence for the slate, per track
+	silence, aacSilence silence
 }
 
 // monotonic keeps a track's timestamps increasing.
@@ -86,9 +88,9 @@ func (o *output) beginAudio(a transcode.AudioInfo, ok bool) {
 	}
 	t := &audioTrack{info: info, tb: a.TimeBase}
 	if prev != nil {
-		t.last, t.aacLast = prev.last, prev.aacLast
+		t.last, t.aacLast, t.aacSilence = prev.last, prev.aacLast, prev.aacSilence
 		if media.SameAudio(prev.info, info) {
-			t.info = prev.info // same track: readers keep their description
+			t.info, t.silence = prev.info, prev.silence // same track: readers keep their description
 		}
 	}
 	o.audio = t
@@ -114,7 +116,7 @@ func (o *output) openAAC(a transcode.AudioInfo) {
 	info := &media.AudioInfo{Codec: media.CodecAAC, SampleRate: transcode.AACRate,
 		Channels: transcode.AACChannels(a.Channels), Config: enc.Config()}
 	if !media.SameAudio(t.aacInfo, info) {
-		t.aacInfo, o.describeAgain = info, true
+		t.aacInfo, t.aacSilence, o.describeAgain = info, silence{}, true
 	}
 	t.aac = enc
 }
@@ -180,4 +182,69 @@ func audioFrames(codec media.Codec, data []byte) [][]byte {
 		return frames
 	}
 	return [][]byte{bytes.Clone(data)}
+}
+
+// silence is one codec frame of silence for a track, made once.
+type silence struct {
+	frame   []byte
+	samples int // per frame
+	made    bool
+}
+
+func (s *silence) get(info *media.AudioInfo) ([]byte, int) {
+	if !s.made {
+		s.made = true
+		s.frame, s.samples = makeSilence(info)
+	}
+	return s.frame, s.samples
+}
+
+// makeSilence knows silence for G.711 and AAC-LC; other codecs stay quiet
+// by having no units while the slate runs.
+func makeSilence(info *media.AudioInfo) ([]byte, int) {
+	n := info.SampleRate / 50 // 20 ms
+	switch info.Codec {
+	case media.CodecPCMU:
+		return bytes.Repeat([]byte{0xff}, n*info.Channels), n
+	case media.CodecPCMA:
+		return bytes.Repeat([]byte{0xd5}, n*info.Channels), n
+	case media.CodecAAC:
+		var conf mpeg4audio.AudioSpecificConfig
+		if conf.Unmarshal(info.Config) != nil || conf.Type != mpeg4audio.ObjectTypeAACLC || info.Channels > 2 {
+			return nil, 0
+		}
+		if au, err := transcode.SilentAAC(info.SampleRate, info.Channels); err == nil {
+			return au, 1024
+		}
+	}
+	return nil, 0
+}
+
+// slateSound fills the slate's time on every audio track with silence,
+// from the previous slate frame up to the one at pts.
+func (o *output) slateSound(pts int64) {
+	a := o.audio
+	if a == nil || o.info == nil || !o.hub.Wanted() {
+		return
+	}
+	from := pts - slateInterval.Milliseconds()*media.ClockRate/1000
+	if o.info.Audio == a.info {
+		o.publishSilence(a.info, &a.last, &a.silence, from, pts)
+	}
+	if a.aacInfo != nil && o.info.AudioAAC == a.aacInfo && o.hub.AACWanted() {
+		o.publishSilence(a.aacInfo, &a.aacLast, &a.aacSilence, from, pts)
+	}
+}
+
+func (o *output) publishSilence(info *media.AudioInfo, last *monotonic, s *silence, from, to int64) {
+	frame, samples := s.get(info)
+	if frame == nil || !last.next(from) {
+		return
+	}
+	perFrame := int64(samples) * media.ClockRate / int64(info.SampleRate)
+	frames := make([][]byte, (to-from+perFrame-1)/perFrame)
+	for i := range frames {
+		frames[i] = frame
+	}
+	o.hub.Publish(&media.AccessUnit{Audio: info, Frames: frames, PTS: from, DTS: from})
 }

@@ -102,6 +102,7 @@ func (o *output) slateTick(s *slate, frame *astiav.Frame, now time.Time) bool {
 		return true
 	}
 	_ = o.drainEncoder(false)
+	o.slateSound(pts)
 	return true
 }
 
