@@ -108,8 +108,8 @@ func waitRunning(t *testing.T, url string) {
 		resp, err := http.Get(url)
 		if err == nil {
 			var st struct {
-				State     string `json:"state"`
-				FramesIn  int    `json:"frames_in"`
+				State    string `json:"state"`
+				FramesIn int    `json:"frames_in"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
