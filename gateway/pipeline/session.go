@@ -159,10 +159,10 @@ func (s *session) decodeLoop(ctx context.Context, pkts <-chan *astiav.Packet, fr
 			continue
 		}
 		if !out.needsFrames() {
-			if s.stats.decoding.Load() {
+			if s.stats.encoding.Load() { // no frame will come to stop it
 				out.rest()
-				s.setDecoding(false)
 			}
+			s.setDecoding(false)
 			s.stats.frameIn()
 			gop.keep(pkt)
 			pkt.Unref()
