@@ -27,6 +27,9 @@ type Pool struct {
 	stages []*Stage
 	next   int // round-robin cursor into stages
 	closed bool
+	// changes counts stage removals and detector changes: a worker that
+	// pruned before one must not sleep through its wake-up.
+	changes uint64
 
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -174,8 +177,27 @@ func (p *Pool) unregister(s *Stage) {
 	for s.inflight != nil && time.Now().Before(deadline) {
 		p.idle.Wait()
 	}
+	p.changedLocked()
 	p.mu.Unlock()
+}
+
+// changed wakes the workers to free detectors a stage no longer uses.
+func (p *Pool) changed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changedLocked()
+}
+
+func (p *Pool) changedLocked() {
+	p.changes++
 	p.work.Broadcast()
+}
+
+// changesSeen is the change count a worker prunes for.
+func (p *Pool) changesSeen() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changes
 }
 
 // Bounds on closing while a detector is stuck in a native call.
@@ -202,10 +224,11 @@ func (p *Pool) submit(j *job) (replaced *job, ok bool) {
 
 // take returns the next pending job in round-robin order, waiting once for
 // one; nil with open=true means "woken without a job" (re-check stages).
-func (p *Pool) take() (j *job, open bool) {
+// It does not wait when stages changed since the worker's prune (seen).
+func (p *Pool) take(seen uint64) (j *job, open bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if j = p.pickLocked(); j == nil && !p.closed {
+	if j = p.pickLocked(); j == nil && !p.closed && p.changes == seen {
 		p.work.Wait()
 		j = p.pickLocked()
 	}
@@ -251,8 +274,9 @@ func (p *Pool) runWorker() {
 	defer w.close()
 	for {
 		w.load, w.timeout = time.Duration(p.load.Load()), time.Duration(p.detect.Load())
+		seen := p.changesSeen()
 		w.prune()
-		j, open := p.take()
+		j, open := p.take(seen)
 		if !open {
 			return
 		}

@@ -306,7 +306,7 @@ func (s *Stage) Update(cfg Config) error {
 	s.nextDue = time.Time{}
 	s.mu.Unlock()
 	if rebuild {
-		s.pool.work.Broadcast() // workers free the old detector
+		s.pool.changed() // workers free the old detector
 	}
 	return nil
 }
