@@ -10,7 +10,7 @@ ARGS ?=
 # cmd); their goroutines are covered through the packages below.
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./media/... ./gateway/mjpeg/... \
 	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./gateway/mqtt/... \
-	./transcode/... ./web/... ./vision/... ./gateway/api/...
+	./transcode/... ./web/... ./vision/... ./gateway/api/... ./gateway/output/... ./gateway/pictures/...
 
 .PHONY: setup setup-test testdata build run test vet fuzz fuzz-short clean
 
