@@ -38,6 +38,8 @@ vet: setup-test
 test: vet testdata
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/gateway/app$$')
+	# Whether hardware codecs were tested: they are where a device works.
+	@$(GO) test -count=1 -v -run 'TestHardwareCodecsWhereAvailable$$' ./transcode/ | grep -E 'HARDWARE|hardware codecs' || true
 	# The end-to-end tests run alone: they check frame rates and drive a
 	# browser, which other packages' tests would starve on two cores.
 	$(GO) test -count=1 -timeout 15m ./gateway/app/
