@@ -101,11 +101,7 @@ func (s *Stage) Config() Config {
 // Process samples f for detection when due and draws the current boxes
 // into f's planes. It only ever copies (a sampled frame) and draws.
 func (s *Stage) Process(f *media.Frame) {
-	now := time.Now()
-	v := s.look(now, f.PTS)
-	if v.due {
-		s.trySample(f, v, now)
-	}
+	v, now := s.observe(f)
 	if len(v.boxes) == 0 && !v.cfg.Overlay && v.counts == nil {
 		return
 	}
@@ -122,6 +118,19 @@ func (s *Stage) Process(f *media.Frame) {
 	if v.cfg.Overlay {
 		drawClock(c, now, v.fps, v.dps)
 	}
+}
+
+// Observe samples f for detection like Process but draws nothing: for
+// frames nobody will see, which then need not be made writable.
+func (s *Stage) Observe(f *media.Frame) { s.observe(f) }
+
+func (s *Stage) observe(f *media.Frame) (view, time.Time) {
+	now := time.Now()
+	v := s.look(now, f.PTS)
+	if v.due {
+		s.trySample(f, v, now)
+	}
+	return v, now
 }
 
 // look counts the frame, decides whether to sample it and picks the boxes

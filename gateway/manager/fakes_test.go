@@ -228,6 +228,7 @@ type fakeStage struct {
 }
 
 func (s *fakeStage) Process(*media.Frame) {}
+func (s *fakeStage) Observe(*media.Frame) {}
 func (s *fakeStage) Update(v config.Vision) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

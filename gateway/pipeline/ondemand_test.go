@@ -126,19 +126,22 @@ func TestOnDemandReaderChurnKeepsOneEncoder(t *testing.T) {
 	}
 }
 
-type countingStage struct{ n atomic.Int64 }
+type countingStage struct{ processed, observed atomic.Int64 }
 
-func (c *countingStage) Process(*media.Frame) { c.n.Add(1) }
+func (c *countingStage) Process(*media.Frame) { c.processed.Add(1) }
+func (c *countingStage) Observe(*media.Frame) { c.observed.Add(1) }
 
 // With vision on, frames are decoded for the detector while nobody
-// watches; only the encoder rests.
+// watches, and only looked at (nothing is drawn, so nothing is copied);
+// the encoder rests.
 func TestOnDemandVisionKeepsDecoding(t *testing.T) {
 	stage := &countingStage{}
 	p, _ := startDemand(t, time.Minute, stage)
 	waitStats(t, p, "receiving", func(s Stats) bool { return s.FramesIn >= 25 })
 	st := p.Stats()
-	if !st.Decoding || st.Encoding || stage.n.Load() < 20 {
-		t.Errorf("vision source with nobody watching: %+v, stage saw %d frames", st, stage.n.Load())
+	if !st.Decoding || st.Encoding || stage.observed.Load() < 20 || stage.processed.Load() != 0 {
+		t.Errorf("vision source with nobody watching: %+v, stage observed %d frames and drew on %d",
+			st, stage.observed.Load(), stage.processed.Load())
 	}
 }
 

@@ -156,18 +156,27 @@ func (o *output) ensureConverter() {
 	o.conv, o.convFmt = transcode.NewConverter(o.encW, o.encH, pf), pf
 }
 
+// runStage hands the frame to the frame stage: to draw on while someone
+// will see it, else only to look at (no copy to make it writable).
 func (o *output) runStage(frame *astiav.Frame, pts int64) error {
 	if o.stage == nil {
 		return nil
 	}
-	if err := transcode.MakeWritable(frame); err != nil {
-		return err
+	seen := o.enc != nil || o.tap.active()
+	if seen {
+		if err := transcode.MakeWritable(frame); err != nil {
+			return err
+		}
 	}
 	v, err := transcode.FrameView(frame, pts)
 	if err != nil {
 		return err
 	}
-	o.stage.Process(&v)
+	if seen {
+		o.stage.Process(&v)
+	} else {
+		o.stage.Observe(&v)
+	}
 	return nil
 }
 

@@ -20,7 +20,10 @@ import (
 // FrameStage sees every decoded frame, in output size, before encoding.
 // It must not block: the vision stage samples and annotates here.
 type FrameStage interface {
+	// Process samples f and draws on it.
 	Process(f *media.Frame)
+	// Observe samples f without drawing: no viewer will see it.
+	Observe(f *media.Frame)
 }
 
 // Options configure a pipeline.

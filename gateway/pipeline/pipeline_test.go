@@ -14,6 +14,8 @@ import (
 // panicOnce panics on the 5th frame it sees, then behaves.
 type panicOnce struct{ n atomic.Int32 }
 
+func (p *panicOnce) Observe(f *media.Frame) { p.Process(f) }
+
 func (p *panicOnce) Process(*media.Frame) {
 	if p.n.Add(1) == 5 {
 		panic("detector blew up")
