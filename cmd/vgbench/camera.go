@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/visiongate/visiongate/media"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -18,6 +21,8 @@ import (
 // camera is the bench camera: a gortsplib server on loopback playing an
 // H.264 clip in a loop on the slot schedule and logging when each access
 // unit was sent. TCP only (visiongate reads it with transport tcp).
+// Without a schedule it is a plain camera: every slot filled, forever,
+// nothing logged (nobody matches its frames, and the log would only grow).
 type camera struct {
 	URL    string
 	aus    [][][]byte
@@ -53,8 +58,9 @@ func loadClip(path string) ([][][]byte, error) {
 	return aus, nil
 }
 
-func startCamera(aus [][][]byte, fps, slots int) (*camera, error) {
-	c := &camera{aus: aus, fps: fps, sched: newSchedule(slots), stop: make(chan struct{})}
+// startCamera starts playing at once; sched nil makes a plain camera.
+func startCamera(aus [][][]byte, fps int, sched *schedule) (*camera, error) {
+	c := &camera{aus: aus, fps: fps, sched: sched, stop: make(chan struct{})}
 	c.server = &gortsplib.Server{Handler: c, RTSPAddress: "127.0.0.1:0"}
 	if err := c.server.Start(); err != nil {
 		return nil, fmt.Errorf("bench camera: %w", err)
@@ -79,8 +85,9 @@ func (c *camera) close() {
 	c.server.Close()
 }
 
-// play sends slot s at start + s/fps until the schedule ends; empty slots
-// send nothing, so the RTP clock and the wall clock stay together.
+// play sends slot s at start + s/fps until the schedule ends (a plain
+// camera: until stopped); empty slots send nothing, so the RTP clock and
+// the wall clock stay together.
 func (c *camera) play(forma *format.H264) {
 	defer c.wg.Done()
 	enc, err := forma.CreateEncoder()
@@ -93,9 +100,13 @@ func (c *camera) play(forma *format.H264) {
 	frameDur := time.Second / time.Duration(c.fps)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for slot := range len(c.sched.skipped) {
-		if c.sched.skipped[slot] {
-			continue
+	for slot := 0; c.sched == nil || slot < len(c.sched.skipped); slot++ {
+		au := int32(slot % len(c.aus))
+		if c.sched != nil {
+			if c.sched.skipped[slot] {
+				continue
+			}
+			au = c.sched.au[slot]
 		}
 		timer.Reset(time.Until(start.Add(time.Duration(slot) * frameDur)))
 		select {
@@ -103,7 +114,6 @@ func (c *camera) play(forma *format.H264) {
 			return
 		case <-timer.C:
 		}
-		au := c.sched.au[slot]
 		pkts, err := enc.Encode(c.aus[int(au)%len(c.aus)])
 		if err != nil {
 			panic(err)
@@ -113,7 +123,9 @@ func (c *camera) play(forma *format.H264) {
 			p.Timestamp = ts
 			_ = c.stream.WritePacketRTP(media, p)
 		}
-		c.log.add(sent{slot: int32(slot), au: au, at: now()})
+		if c.sched != nil {
+			c.log.add(sent{slot: int32(slot), au: au, at: now()})
+		}
 	}
 	<-c.stop
 }
@@ -134,4 +146,46 @@ func (c *camera) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *g
 // OnPlay starts a reader.
 func (c *camera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// cmdCamera runs a plain bench camera until SIGINT or SIGTERM, for a
+// script to point visiongate and the ffmpeg CLI at the same RTSP stream.
+// With -url-file it writes the URL there once the camera listens (renamed
+// into place, so a script waiting for the file never reads half of it).
+func cmdCamera(args []string) error {
+	fs := flag.NewFlagSet("camera", flag.ExitOnError)
+	clip := fs.String("clip", "", "Annex B H.264 clip with AUDs (x264 aud=1)")
+	fps := fs.Int("fps", 30, "frame rate (must divide 90000)")
+	urlFile := fs.String("url-file", "", "file to write the camera's URL to")
+	_ = fs.Parse(args)
+	if *clip == "" || *fps <= 0 || ticksPerSec%*fps != 0 {
+		return fmt.Errorf("camera: -clip is required and -fps must divide %d", ticksPerSec)
+	}
+	aus, err := loadClip(*clip)
+	if err != nil {
+		return err
+	}
+	cam, err := startCamera(aus, *fps, nil)
+	if err != nil {
+		return err
+	}
+	defer cam.close()
+	if *urlFile != "" {
+		if err := writeFileAtomic(*urlFile, cam.URL+"\n"); err != nil {
+			return err
+		}
+	}
+	fmt.Println(cam.URL)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	return nil
+}
+
+func writeFileAtomic(path, s string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

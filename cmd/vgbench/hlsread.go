@@ -123,19 +123,59 @@ func firstURI(base string, pl []byte) (string, error) {
 // parsePlaylist lists the media playlist's parts and its preload hint,
 // resolved against the playlist's URL.
 func parsePlaylist(base string, pl []byte) (parts []string, hint string) {
+	mp := parseMedia(base, pl)
+	for _, p := range mp.parts {
+		parts = append(parts, p.uri)
+	}
+	return parts, mp.hint
+}
+
+// hlsPart is one EXT-X-PART: its resolved URI and whether decoding can
+// start there (INDEPENDENT=YES).
+type hlsPart struct {
+	uri         string
+	independent bool
+}
+
+// mediaPlaylist is what the readers use of a media playlist, resolved.
+type mediaPlaylist struct {
+	init  string // EXT-X-MAP
+	parts []hlsPart
+	hint  string // EXT-X-PRELOAD-HINT of TYPE=PART
+}
+
+func parseMedia(base string, pl []byte) mediaPlaylist {
+	var mp mediaPlaylist
 	sc := bufio.NewScanner(strings.NewReader(string(pl)))
 	for sc.Scan() {
 		l := sc.Text()
 		switch {
+		case strings.HasPrefix(l, "#EXT-X-MAP:"):
+			mp.init = resolve(base, attr(l, "URI"))
 		case strings.HasPrefix(l, "#EXT-X-PART:"):
 			if u := attr(l, "URI"); u != "" {
-				parts = append(parts, resolve(base, u))
+				mp.parts = append(mp.parts, hlsPart{resolve(base, u), attr(l, "INDEPENDENT") == "YES"})
 			}
 		case strings.HasPrefix(l, "#EXT-X-PRELOAD-HINT:") && attr(l, "TYPE") == "PART":
-			hint = resolve(base, attr(l, "URI"))
+			mp.hint = resolve(base, attr(l, "URI"))
 		}
 	}
-	return parts, hint
+	return mp
+}
+
+// startParts is where a low-latency player starts: the last independent
+// part listed and those after it (nil when no part is independent).
+func startParts(parts []hlsPart) []string {
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i].independent {
+			out := make([]string, 0, len(parts)-i)
+			for _, p := range parts[i:] {
+				out = append(out, p.uri)
+			}
+			return out
+		}
+	}
+	return nil
 }
 
 // attr reads KEY=VALUE or KEY="VALUE" from an attribute list.

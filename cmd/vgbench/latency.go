@@ -52,7 +52,7 @@ func cmdLatency(args []string) error {
 	}
 	phases := strings.Split(o.phases, ",")
 	total := 40*time.Second + time.Duration(len(phases)+1)*(o.settle+o.window)
-	cam, err := startCamera(aus, o.fps, int(total.Seconds())*o.fps)
+	cam, err := startCamera(aus, o.fps, newSchedule(int(total.Seconds())*o.fps))
 	if err != nil {
 		return err
 	}
@@ -82,8 +82,10 @@ func cmdLatency(args []string) error {
 
 func startLatencyGateway(o latencyOpts, camURL string) (*gateway, error) {
 	cfg := filepath.Join(o.dir, "latency.yaml")
+	// on_demand false: latency is a steady-state figure, and waitFrames
+	// needs frames published before any reader comes.
 	yaml := fmt.Sprintf("rtsp_rtp_address: \"off\"\nrtsp_rtcp_address: \"off\"\nsources:\n"+
-		"  - name: lat\n    url: %q\n    transport: tcp\n", camURL)
+		"  - name: lat\n    url: %q\n    transport: tcp\n    on_demand: false\n", camURL)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		return nil, err
 	}

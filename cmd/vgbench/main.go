@@ -10,6 +10,11 @@
 //	    many readers in one process; prints frames per second per reader.
 //	vgbench codefilter
 //	    prints the ffmpeg filter that burns the frame code into a clip.
+//	vgbench camera -clip CLIP.h264 [-fps 30] [-url-file FILE]
+//	    the bench camera alone (every frame sent, looped) until SIGTERM.
+//	vgbench firstframe -rtsp URL | -hls URL [-timeout 15s]
+//	    one new reader: prints ms from its first request to its first
+//	    decoded picture (JSON).
 package main
 
 import (
@@ -29,6 +34,10 @@ func main() {
 		err = cmdReaders(os.Args[2:])
 	case "codefilter":
 		fmt.Println(codeFilter())
+	case "camera":
+		err = cmdCamera(os.Args[2:])
+	case "firstframe":
+		err = cmdFirstFrame(os.Args[2:])
 	default:
 		usage()
 	}
@@ -39,6 +48,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: vgbench latency|readers|codefilter [flags] (see the package comment)")
+	fmt.Fprintln(os.Stderr, "usage: vgbench latency|readers|codefilter|camera|firstframe [flags] (see the package comment)")
 	os.Exit(2)
 }

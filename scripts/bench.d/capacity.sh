@@ -12,20 +12,33 @@
 # The first run searches N = 1, 2, 4, … then bisects; later runs start at
 # the previous answer and step by one. N is capped at CAP_MAX (default six
 # per CPU: a 720p30 transcode takes about a quarter of a core).
+#
+# The sources are `on_demand: false`: nobody watches during the search, and
+# what is counted is frames encoded. Part 7 (ondemand.sh) runs the same
+# search on other inputs by setting, as locals, what part_capacity sets:
+#   CAP_NAME      prefix of the config, log and progress files in $OUT
+#   CAP_URL       every source's URL
+#   CAP_COUNT     a source's rate: out (frames_out, encoded) or in (frames_in, decoded)
+#   CAP_SETTINGS  more lines of every source (gw_source)
+#   CAP_FF        the ffmpeg command line after -progress (one per camera)
+#   CAP_MIN_DET   with a detector, the median detections/s a step also
+#                 needs to pass (empty: not checked)
 
 CAP_MAX=${CAP_MAX:-$((6 * $(nproc)))}
 CAP_MIN_FPS=28.5 # 0.95 × 30
 
 # cap_step_vg N VISION: runs N sources; sets STEP_PASS, STEP_MIN (lowest fps)
-# and STEP_DET (median detections/s of the sources).
+# and, with vision, STEP_DET (median detections/s of the sources).
 cap_step_vg() {
-  local n=$1 vision=$2 cfg="$OUT/capacity.yaml" i t0 t1 s0 s1 s0_T s1_T
+  local n=$1 vision=$2 cfg="$OUT/$CAP_NAME.yaml" i t0 t1 s0 s1 s0_T s1_T col=3
+  [ "$CAP_COUNT" = in ] && col=5
   gw_config "$cfg"
-  for ((i = 1; i <= n; i++)); do gw_source "$cfg" "cam$i" "file://$CLIP720" "$vision"; done
-  start_gateway "$cfg" "$OUT/capacity-vg.log"
-  if ! wait_running "$n" 20; then
+  for ((i = 1; i <= n; i++)); do gw_source "$cfg" "cam$i" "$CAP_URL" "$vision" "${CAP_SETTINGS[@]}"; done
+  start_gateway "$cfg" "$OUT/$CAP_NAME-vg.log"
+  if ! wait_running "$n" 20 "$CAP_COUNT"; then
     stop_gateway
-    STEP_PASS=0 STEP_MIN=0 STEP_DET=0 STEP_ALL=""
+    STEP_PASS=0 STEP_MIN=0 STEP_DET="" STEP_ALL=""
+    STEP_NOTE=" (not all running in 20 s)"
     return
   fi
   sleep "$CAP_WARM"
@@ -36,60 +49,69 @@ cap_step_vg() {
   t0=$s0_T t1=$s1_T
   # lowest output rate over the window (0 when a source is missing) and
   # the median detection rate of the sources
-  STEP_MIN=$(awk -v dt="$(calc "$t1 - $t0")" -v n="$n" '
-    NR == FNR { f0[$1] = $3; next }
-    { fps = ($1 in f0) ? ($3 - f0[$1]) / dt : 0; if (k++ == 0 || fps < m) m = fps }
+  STEP_MIN=$(awk -v dt="$(calc "$t1 - $t0")" -v n="$n" -v c="$col" '
+    NR == FNR { f0[$1] = $c; next }
+    { fps = ($1 in f0) ? ($c - f0[$1]) / dt : 0; if (k++ == 0 || fps < m) m = fps }
     END { printf "%.2f\n", (k < n || dt <= 0) ? 0 : m }' <(echo "$s0") <(echo "$s1"))
   # every source's rate, for the log
-  STEP_ALL=$(awk -v dt="$(calc "$t1 - $t0")" 'NR == FNR { f0[$1] = $3; next }
-    ($1 in f0) && dt > 0 { printf "%s%.1f", (k++ ? " " : ""), ($3 - f0[$1]) / dt }' <(echo "$s0") <(echo "$s1"))
+  STEP_ALL=$(awk -v dt="$(calc "$t1 - $t0")" -v c="$col" 'NR == FNR { f0[$1] = $c; next }
+    ($1 in f0) && dt > 0 { printf "%s%.1f", (k++ ? " " : ""), ($c - f0[$1]) / dt }' <(echo "$s0") <(echo "$s1"))
+  STEP_DET=""
   # shellcheck disable=SC2046
-  STEP_DET=$(median $(awk '{print $4}' <<<"$s1"))
+  [ -n "$vision" ] && STEP_DET=$(median $(awk '{print $4}' <<<"$s1"))
   STEP_PASS=$(awk -v m="$STEP_MIN" -v t="$CAP_MIN_FPS" 'BEGIN{print (m >= t) ? 1 : 0}')
+  STEP_NOTE=""
+  [ -n "$STEP_DET" ] && STEP_NOTE=", median detections/s $STEP_DET"
+  if [ -n "$STEP_DET" ] && [ -n "$CAP_MIN_DET" ] && awk -v d="$STEP_DET" -v t="$CAP_MIN_DET" 'BEGIN{exit !(d < t)}'; then
+    STEP_PASS=0 STEP_NOTE="$STEP_NOTE (below $CAP_MIN_DET)"
+  fi
+  [ "$STEP_PASS" = 1 ] || STEP_NOTE="$STEP_NOTE (each source: ${STEP_ALL:-none})"
 }
 
 # ff_frames FILE: the last frame= in an ffmpeg -progress file.
-ff_frames() { grep -a '^frame=' "$1" 2>/dev/null | tail -1 | cut -d= -f2; }
+# Empty, not a failure, before ffmpeg has written one (a loaded machine):
+# under pipefail a failing grep would end the whole bench.
+ff_frames() { { grep -a '^frame=' "$1" 2>/dev/null || true; } | tail -1 | cut -d= -f2; }
 
 cap_step_ff() { # N; sets STEP_PASS STEP_MIN STEP_SPEED (lowest speed=)
-  local n=$1 i pids=() t0 t1 f0=() f1=() fps m=
+  local n=$1 i pids=() t0 t1 f0=() f1=() fps m="" pre="$OUT/$CAP_NAME-ff"
   for ((i = 1; i <= n; i++)); do
-    rm -f "$OUT/capacity-ff$i.progress"
-    ffmpeg -hide_banner -loglevel error -nostats -progress "$OUT/capacity-ff$i.progress" -stats_period 0.1 \
-      -re -stream_loop -1 -i "$CLIP720" -an "${FF_X264[@]}" -f null - 2>/dev/null &
+    rm -f "$pre$i.progress"
+    ffmpeg -hide_banner -loglevel error -nostats -progress "$pre$i.progress" -stats_period 0.1 \
+      "${CAP_FF[@]}" 2>/dev/null &
     pids+=($!)
     bg_track "$!"
   done
   sleep "$CAP_WARM"
   t0=$(now)
-  for ((i = 1; i <= n; i++)); do f0+=("$(ff_frames "$OUT/capacity-ff$i.progress")"); done
+  for ((i = 1; i <= n; i++)); do f0+=("$(ff_frames "$pre$i.progress")"); done
   sleep "$CAP_WIN"
   t1=$(now)
-  for ((i = 1; i <= n; i++)); do f1+=("$(ff_frames "$OUT/capacity-ff$i.progress")"); done
+  for ((i = 1; i <= n; i++)); do f1+=("$(ff_frames "$pre$i.progress")"); done
   for i in "${pids[@]}"; do stop_pid "$i"; done
   for ((i = 0; i < n; i++)); do
     fps=$(calc "(${f1[i]:-0} - ${f0[i]:-0}) / ($t1 - $t0)")
     if [ -z "$m" ] || awk -v a="$fps" -v b="$m" 'BEGIN{exit !(a < b)}'; then m=$fps; fi
   done
   STEP_MIN=$(printf '%.2f' "$m")
-  STEP_SPEED=$(for ((i = 1; i <= n; i++)); do grep -a '^speed=' "$OUT/capacity-ff$i.progress" | tail -1 | tr -dc '0-9.\n'; done | sort -g | head -1)
-  for ((i = 1; i <= n; i++)); do rm -f "$OUT/capacity-ff$i.progress"; done
+  STEP_SPEED=$(for ((i = 1; i <= n; i++)); do { grep -a '^speed=' "$pre$i.progress" || true; } | tail -1 | tr -dc '0-9.\n'; done | sort -g | head -1)
+  for ((i = 1; i <= n; i++)); do rm -f "$pre$i.progress"; done
   STEP_PASS=$(awk -v m="$m" -v t="$CAP_MIN_FPS" 'BEGIN{print (m >= t) ? 1 : 0}')
+  STEP_DET="" STEP_NOTE=", lowest speed= ${STEP_SPEED}x"
 }
 
-# cap_step KIND N: one step, logged; KIND is off, people or ffmpeg.
+# cap_step KIND N: one step, logged; KIND is ffmpeg (CAP_FF, one process
+# per camera), off (visiongate, vision off) or a detector (visiongate,
+# that detector at 5/s: people, motion). With a detector, CAP_DET[N] gets
+# the median detections/s of a passing step.
 cap_step() {
   case $1 in
-  off) cap_step_vg "$2" "" ;;
-  people) cap_step_vg "$2" "{detector: people, fps: 5}" ;;
   ffmpeg) cap_step_ff "$2" ;;
+  off) cap_step_vg "$2" "" ;;
+  *) cap_step_vg "$2" "{detector: $1, fps: 5}" ;;
   esac
-  local extra=""
-  [ "$1" = people ] && extra=", median detections/s $STEP_DET"
-  [ "$1" = ffmpeg ] && extra=", lowest speed= ${STEP_SPEED}x"
-  [ "$1" != ffmpeg ] && [ "$STEP_PASS" != 1 ] && extra="$extra (each source: ${STEP_ALL:-none})"
-  log "  $1 N=$2: lowest fps $STEP_MIN$extra → $([ "$STEP_PASS" = 1 ] && echo pass || echo fail)"
-  [ "$1" = people ] && [ "$STEP_PASS" = 1 ] && CAP_DET[$2]=$STEP_DET
+  log "  $1 N=$2: lowest fps $STEP_MIN$STEP_NOTE → $([ "$STEP_PASS" = 1 ] && echo pass || echo fail)"
+  [ -n "$STEP_DET" ] && [ "$STEP_PASS" = 1 ] && CAP_DET[$2]=$STEP_DET
   return 0
 }
 
@@ -137,6 +159,9 @@ part_capacity() {
   CAP_WARM=${CAP_WARM:-3}
   CAP_WIN=${CAP_WIN:-$([ "$QUICK" = 1 ] && echo 5 || echo 8)}
   log "== part 2: capacity (${CAP_WIN}s windows, $RUNS runs)"
+  # what the search runs (see the top): transcoding the looped file
+  local CAP_NAME=capacity CAP_URL="file://$CLIP720" CAP_COUNT=out CAP_MIN_DET=""
+  local -a CAP_SETTINGS=("on_demand: false") CAP_FF=(-re -stream_loop -1 -i "$CLIP720" -an "${FF_X264[@]}" -f null -)
   local i kind prev_off=0 prev_people=0 prev_ff=0 off=() people=() ff=() ratios=() dets=()
   declare -gA CAP_DET=()
   local order=(off people ffmpeg) k j
@@ -165,7 +190,7 @@ part_capacity() {
   {
     echo "### 2. Capacity"
     echo
-    echo "Most 1280x720 30 fps cameras (the same looped H.264 file) kept at ≥ $CAP_MIN_FPS fps each over a ${CAP_WIN} s window; median of $RUNS runs (spread). Target: visiongate with vision off ≥ 90% of ffmpeg's count."
+    echo "Most 1280x720 30 fps cameras (the same looped H.264 file, encoded for nobody: \`on_demand: false\`) kept at ≥ $CAP_MIN_FPS fps each over a ${CAP_WIN} s window; median of $RUNS runs (spread). Target: visiongate with vision off ≥ 90% of ffmpeg's count."
     echo
     echo "| cameras at full rate | visiongate, vision off | visiongate, people 5/s | ffmpeg CLI, one process per camera | ratio vision off / ffmpeg |"
     echo "|---|---|---|---|---|"

@@ -45,7 +45,7 @@ part_fanout() {
     gw_config "$cfg"
     gw_source "$cfg" cam "file://$CLIP720"
     start_gateway "$cfg" "$OUT/fanout-vg.log"
-    wait_running 1 15 || die "part 5: source did not start"
+    wait_running 1 15 in || die "part 5: source did not start" # on demand: nothing encoded before a reader
     rtsp="rtsp://$VG_RTSP/cam" hls="http://$VG_HTTP/hls/cam/index.m3u8" mjpeg="http://$VG_HTTP/mjpeg/cam"
     fan_phase one -rtsp "$rtsp" -rtsp-n 1
     one+=("$P_CPU"); fps_one+=("$P_FPS")

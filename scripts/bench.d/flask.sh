@@ -70,7 +70,7 @@ vg_flask_run() {
   gw_config "$cfg"
   gw_source "$cfg" clip "file://$VTEST" "{detector: people, fps: 5}"
   start_gateway "$cfg" "$OUT/flask-vg.log"
-  wait_running 1 20 || die "part 3: visiongate source did not start"
+  wait_running 1 20 in || die "part 3: visiongate source did not start" # on demand: nothing encoded before a viewer
   sleep 2
   for n in 1 4; do
     viewers_cpu "$VG_PID" "http://$VG_HTTP/mjpeg/clip" "$n"

@@ -70,10 +70,13 @@ sources:
 EOF
 }
 
-# gw_source FILE NAME URL [VISION]  (VISION: YAML flow map, e.g. "{detector: people, fps: 5}")
+# gw_source FILE NAME URL [VISION [SETTING...]]  (VISION: YAML flow map, e.g.
+# "{detector: people, fps: 5}", or ""; each SETTING one more line of the
+# source, e.g. "on_demand: false")
 gw_source() {
   printf '  - name: %s\n    url: "%s"\n' "$2" "$3" >>"$1"
   if [ -n "${4:-}" ]; then printf '    vision: %s\n' "$4" >>"$1"; fi
+  if (($# > 4)); then printf '    %s\n' "${@:5}" >>"$1"; fi
 }
 
 # start_gateway CONFIG LOG: runs bin/visiongate on kernel-chosen loopback
@@ -85,7 +88,7 @@ start_gateway() {
   VG_PID=$!
   bg_track "$VG_PID"
   for ((i = 0; i < 150; i++)); do
-    line=$(grep -m1 'msg="visiongate running"' "$logf" || true)
+    line=$(grep -s -m1 'msg="visiongate running"' "$logf" || true) # -s: the child may not have created it yet
     [ -n "$line" ] && break
     kill -0 "$VG_PID" 2>/dev/null || die "visiongate exited at start; see $logf"
     sleep 0.1
@@ -97,15 +100,19 @@ start_gateway() {
 
 stop_gateway() { stop_pid "$VG_PID"; }
 
-# sources_status: one line per source: name state frames_out detections_per_sec
-# (nothing, and status 1, when the API does not answer in 10 s).
+# sources_status: one line per source: name state frames_out
+# detections_per_sec frames_in encoder_running (1 or 0) (nothing, and status
+# 1, when the API does not answer in 10 s). frames_out counts encoded
+# frames, frames_in decoded ones (while nothing is decoded, packets read):
+# a source that encodes on demand publishes nothing while nobody watches.
 sources_status() {
   local body
   body=$(curl -sf --max-time 10 "http://$VG_HTTP/api/v1/sources") || return 1
   $PY -c '
 import json, sys
 for s in json.loads(sys.argv[1])["sources"]:
-    print(s["name"], s["state"], s["frames_out"], s.get("detections_per_sec", 0))' "$body"
+    print(s["name"], s["state"], s["frames_out"], s.get("detections_per_sec", 0), s.get("frames_in", 0),
+          int(bool(s.get("encoder", {}).get("running"))))' "$body"
 }
 
 # sample_sources VAR: sources_status into VAR and the time it describes
@@ -122,12 +129,15 @@ sample_sources() {
 # source_json NAME: the status of one source.
 source_json() { curl -sf --max-time 5 "http://$VG_HTTP/api/v1/sources/$1"; }
 
-# wait_running N SECONDS: wait until N sources run and have published frames.
+# wait_running N SECONDS [COUNT]: wait until N sources run and have
+# published frames (COUNT out, the default) or read them (COUNT in: what a
+# source that encodes on demand does while nobody watches).
 wait_running() {
-  local n=$1 end=$(($(date +%s) + $2)) ok=0 st
+  local n=$1 end=$(($(date +%s) + $2)) ok=0 st col=3
+  [ "${3:-out}" = in ] && col=5
   while (($(date +%s) < end)); do
     if st=$(sources_status); then
-      ok=$(awk '$2 == "running" && $3 > 0' <<<"$st" | wc -l)
+      ok=$(awk -v c="$col" '$2 == "running" && $c > 0' <<<"$st" | wc -l)
       [ "$ok" -ge "$n" ] && return 0
     fi
     sleep 0.2

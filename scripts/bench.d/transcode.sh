@@ -4,7 +4,8 @@
 # to the ffmpeg CLI doing the same decode + libx264 encode with the same
 # settings on the same input, both paced at real time, one after the other
 # in each run. visiongate's frames come from its status (frames_out); the
-# paced ffmpeg makes 30 a second.
+# paced ffmpeg makes 30 a second. The source is `on_demand: false`: nobody
+# watches, and on demand nothing would be encoded.
 
 # The ffmpeg CLI's equivalent of visiongate's default encoder settings.
 FF_X264=(-c:v libx264 -preset veryfast -tune zerolatency -crf 23 -g 30 -bf 0 -sc_threshold 0)
@@ -12,7 +13,7 @@ FF_X264=(-c:v libx264 -preset veryfast -tune zerolatency -crf 23 -g 30 -bf 0 -sc
 transcode_vg() { # sets T_CPU T_FRAMES
   local cfg="$OUT/transcode.yaml" f0 f1 c0 c1
   gw_config "$cfg"
-  gw_source "$cfg" cam "file://$CLIP720"
+  gw_source "$cfg" cam "file://$CLIP720" "" "on_demand: false"
   start_gateway "$cfg" "$OUT/transcode-vg.log"
   wait_running 1 15 || die "part 1: source did not start"
   sleep 2 # warm up; the window below is steady state
