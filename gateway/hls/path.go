@@ -114,7 +114,11 @@ func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 	defer f.close()
 	defer p.hub.Want()()
 	defer p.hub.WantAAC()() // sound HLS cannot carry is transcoded meanwhile
+	// gohlslib serves no playlist before its first whole segment: start
+	// one now and end it at the shortest length.
 	p.hub.RequestKeyframe()
+	end := time.AfterFunc(p.cfg.segmentMin, p.hub.RequestKeyframe)
+	defer end.Stop()
 	if p.cfg.variantErr != nil {
 		p.setMuxer(nil, p.cfg.variantErr)
 	}

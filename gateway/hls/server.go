@@ -38,7 +38,7 @@ const (
 // Defaults for the zero-valued fields of Server.
 const (
 	DefaultSegmentCount       = 7
-	DefaultSegmentMinDuration = time.Second
+	DefaultSegmentMinDuration = 500 * time.Millisecond
 	DefaultPartMinDuration    = 200 * time.Millisecond
 	DefaultAllowOrigin        = "*"
 	DefaultReadyTimeout       = 10 * time.Second
@@ -62,7 +62,9 @@ type Server struct {
 	// raised to gohlslib's minimum: 7 for low latency, 3 otherwise).
 	SegmentCount int
 	// SegmentMinDuration: a segment ends at the first keyframe after it
-	// (default 1s), so segments follow the keyframe interval.
+	// (default 500ms), so segments follow the keyframe interval; a muxer
+	// that starts asks for keyframes now and after it, so its first
+	// segment, which players wait for, is that short.
 	SegmentMinDuration time.Duration
 	// PartMinDuration is the LL-HLS part length (default 200ms); gohlslib
 	// rounds it up to a whole number of frames.
