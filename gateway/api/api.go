@@ -60,14 +60,16 @@ type InputStatus struct {
 	FPS    float64 `json:"fps,omitempty"`
 }
 
-// AudioStatus describes the input's sound and whether it is transcoded
-// to AAC now (for LL-HLS, while watched, when the camera's codec is one
-// HLS cannot carry).
+// AudioStatus describes the input's sound, the codec it is transcoded to
+// (the one the source asks for, or AAC for LL-HLS when the camera's codec
+// is one HLS cannot carry) and whether that transcoding runs now (while
+// someone listens).
 type AudioStatus struct {
-	Codec         string `json:"codec"`
-	SampleRate    int    `json:"sample_rate"`
-	Channels      int    `json:"channels"`
-	TranscodesAAC bool   `json:"transcoding_to_aac"`
+	Codec        string `json:"codec"`
+	SampleRate   int    `json:"sample_rate"`
+	Channels     int    `json:"channels"`
+	TranscodedTo string `json:"transcoded_to,omitempty"`
+	Transcoding  bool   `json:"transcoding"`
 }
 
 // CodecStatus says which libav codec was opened and why, and whether it

@@ -91,14 +91,14 @@ func TestAudioReachesLLHLS(t *testing.T) {
 		name := fmt.Sprintf("h%d", i)
 		g.waitRunning(name, 10*time.Second)
 		transcodes := !strings.HasPrefix(c.encoder, "aac") && c.encoder != "libopus"
-		if st := g.status(name); st.Audio == nil || st.Audio.TranscodesAAC {
+		if st := g.status(name); st.Audio == nil || st.Audio.Transcoding {
 			t.Errorf("%s before any HLS request: audio %+v, want described and not transcoded", c.encoder, st.Audio)
 		}
 		if got := probeStreams(t, g.base+"/hls/"+name+"/index.m3u8"); got != c.want {
 			t.Errorf("%s in %s over LL-HLS: ffprobe sees %q, want %q", c.encoder, c.container, got, c.want)
 		}
-		if st := g.status(name); st.Audio.TranscodesAAC != transcodes {
-			t.Errorf("%s while HLS is watched: transcoding to AAC %v, want %v", c.encoder, st.Audio.TranscodesAAC, transcodes)
+		if st := g.status(name); st.Audio.Transcoding != transcodes || (transcodes && st.Audio.TranscodedTo != "aac") {
+			t.Errorf("%s while HLS is watched: audio %+v, want transcoding %v (to aac)", c.encoder, st.Audio, transcodes)
 		}
 	}
 }
@@ -134,5 +134,37 @@ func TestAudioFromRTSPCameras(t *testing.T) {
 	}
 	if st := g.status("relay"); st.Encoder.Name != "" || st.Audio == nil || st.Audio.Codec != "pcmu" {
 		t.Errorf("relay: encoder %+v, audio %+v; want no encoder and pcmu sound", st.Encoder, st.Audio)
+	}
+}
+
+// audio: aac and audio: opus give every output that codec, transcoded from
+// whatever the camera sends (a camera already in it passes through).
+func TestAudioCodecAsked(t *testing.T) {
+	cases := []struct{ source, encoder, audio, want, transcoded string }{
+		{"ulaw_as_aac", "pcm_mulaw", "aac", "aac", "aac"},
+		{"ulaw_as_opus", "pcm_mulaw", "opus", "opus", "opus"},
+		{"aac_as_opus", "aac", "opus", "opus", "opus"},
+		{"aac_as_aac", "aac", "aac", "aac", ""},
+	}
+	var cfg strings.Builder
+	cfg.WriteString("allow_local_sources: true\nsources:\n")
+	for _, c := range cases {
+		clip := testmedia.Make(t, testmedia.Clip{Width: 160, Height: 120, FPS: 25, Seconds: 2, Container: "mkv",
+			Audio: true, AudioCodec: c.encoder})
+		fmt.Fprintf(&cfg, "  - name: %s\n    url: file://%s\n    audio: %s\n", c.source, clip, c.audio)
+	}
+	g := startGateway(t, cfg.String())
+	for _, c := range cases {
+		g.waitRunning(c.source, 10*time.Second)
+		want := "audio:" + c.want + ",video:h264"
+		if got := probeStreams(t, g.rtspURL(c.source)); got != want {
+			t.Errorf("%s over RTSP: %q, want %q", c.source, got, want)
+		}
+		if got := probeStreams(t, g.base+"/hls/"+c.source+"/index.m3u8"); got != want {
+			t.Errorf("%s over LL-HLS: %q, want %q", c.source, got, want)
+		}
+		if st := g.status(c.source); st.Audio == nil || st.Audio.TranscodedTo != c.transcoded {
+			t.Errorf("%s: audio %+v, want transcoded to %q", c.source, st.Audio, c.transcoded)
+		}
 	}
 }

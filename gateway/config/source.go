@@ -30,9 +30,11 @@ var transports = []string{TransportAuto, TransportTCP, TransportUDP}
 const (
 	AudioAuto = "auto"
 	AudioOff  = "off"
+	AudioAAC  = "aac"
+	AudioOpus = "opus"
 )
 
-var audioModes = []string{AudioAuto, AudioOff}
+var audioModes = []string{AudioAuto, AudioOff, AudioAAC, AudioOpus}
 
 var nameRe = regexp.MustCompile(NamePattern)
 
@@ -84,6 +86,15 @@ func (s *Source) EncodesOnDemand() bool { return s.OnDemand == nil || *s.OnDeman
 // AudioOn reports whether the source's sound reaches the outputs.
 func (s *Source) AudioOn() bool { return s.Audio != AudioOff }
 
+// AudioCodec is the codec the source asks its sound in: "aac", "opus", or
+// "" for the camera's own.
+func (s *Source) AudioCodec() string {
+	if s.Audio == AudioAAC || s.Audio == AudioOpus {
+		return s.Audio
+	}
+	return ""
+}
+
 // VisionOn reports whether the source runs a detector.
 func (s *Source) VisionOn() bool {
 	return s.Vision != nil && s.Vision.Detector != "" && s.Vision.Detector != "none"
@@ -126,7 +137,7 @@ func (s *Source) validate(p sourcePolicy) error {
 		return fieldErr("hwaccel", "must be one of %v", hwAccels)
 	}
 	if s.Audio != "" && !oneOf(s.Audio, audioModes) {
-		return fieldErr("audio", "must be one of %v (transcoding to aac or opus is not available yet)", audioModes)
+		return fieldErr("audio", "must be one of %v", audioModes)
 	}
 	if err := s.Encoder.validate("encoder"); err != nil {
 		return err

@@ -48,7 +48,10 @@ func (m *Manager) status(e *entry) Status {
 	s.Encoder.Starts = st.EncoderStarts
 	if a := st.Audio; a != nil {
 		s.Audio = &api.AudioStatus{Codec: string(a.Codec), SampleRate: a.SampleRate, Channels: a.Channels,
-			TranscodesAAC: st.AACTranscoding}
+			Transcoding: st.AudioTranscoding}
+		if c := st.AudioConverted; c != nil {
+			s.Audio.TranscodedTo = string(c.Codec)
+		}
 	}
 	if e.stage != nil {
 		vs := e.stage.Status()

@@ -11,19 +11,24 @@ import (
 )
 
 // audioTrack is a source's audio on its way to the hub: packets keep
-// their codec and take the video's output clock. It belongs to output
-// (under its mutex) and outlives sessions, like the video timeline.
+// their codec, or are transcoded when the source asks for one, and take
+// the video's output clock. It belongs to output (under its mutex) and
+// outlives sessions, like the video timeline.
 type audioTrack struct {
-	info *media.AudioInfo
-	tb   astiav.Rational
-	last monotonic
-	// aac transcodes a codec HLS cannot carry, while an output asks;
-	// nil for AAC and Opus.
-	aac     *transcode.AACEncoder
-	aacInfo *media.AudioInfo
-	aacLast monotonic
-	// silence for the slate, per track
-	silence, aacSilence silence
+	camera *media.AudioInfo // what the camera sends
+	// info is the track the outputs play: the camera's, or conv's when
+	// the source asks for another codec (replace).
+	info    *media.AudioInfo
+	replace bool
+	tb      astiav.Rational
+	last    monotonic
+	silence silence
+	// conv transcodes the camera's sound: into info when replacing, else
+	// into aacInfo (a codec HLS cannot carry), while an output asks.
+	conv       *transcode.AudioEncoder
+	aacInfo    *media.AudioInfo
+	aacLast    monotonic
+	aacSilence silence
 }
 
 // monotonic keeps a track's timestamps increasing.
@@ -66,101 +71,149 @@ func audioInfo(a transcode.AudioInfo) *media.AudioInfo {
 	return info
 }
 
-// beginAudio is called for each new session: a changed audio track makes
-// the next IDR carry a new stream description.
-func (o *output) beginAudio(a transcode.AudioInfo, ok bool) {
-	var info *media.AudioInfo
-	if ok {
-		info = audioInfo(a)
-	}
-	var cur *media.AudioInfo
-	if o.audio != nil {
-		cur = o.audio.info
-	}
-	if !media.SameAudio(cur, info) {
-		o.describeAgain = true
-	}
+// beginAudio is called for each new session: a changed track makes the
+// next IDR carry a new stream description. want is the codec the source
+// asks for ("" passes the camera's through).
+func (o *output) beginAudio(a transcode.AudioInfo, ok bool, want media.Codec) {
 	prev := o.audio
 	o.closeAudio()
-	o.stats.audio.Store(info)
-	if info == nil {
-		return
+	o.audio = nil
+	if ok {
+		o.audio = &audioTrack{camera: audioInfo(a), tb: a.TimeBase}
+		o.openAudio(a, want, prev)
 	}
-	t := &audioTrack{info: info, tb: a.TimeBase}
-	if prev != nil {
-		t.last, t.aacLast, t.aacSilence = prev.last, prev.aacLast, prev.aacSilence
-		if media.SameAudio(prev.info, info) {
-			t.info, t.silence = prev.info, prev.silence // same track: readers keep their description
-		}
-	}
-	o.audio = t
-	if !hlsCarries(info.Codec) {
-		if prev != nil {
-			t.aacInfo = prev.aacInfo
-		}
-		o.openAAC(a)
-	} else if prev != nil && prev.aacInfo != nil {
+	o.stats.audio.Store(o.cameraAudio())
+	o.stats.audioConv.Store(o.convertedAudio())
+	if !media.SameAudio(trackInfo(prev), trackInfo(o.audio)) || !media.SameAudio(aacInfo(prev), aacInfo(o.audio)) {
 		o.describeAgain = true
 	}
 }
 
-// openAAC readies the AAC transcoder and its track description (kept when
-// it did not change, so HLS players keep theirs).
-func (o *output) openAAC(a transcode.AudioInfo) {
+// openAudio picks the track the outputs play and readies the transcoder
+// it needs; descriptions that did not change are kept, so players keep
+// theirs.
+func (o *output) openAudio(a transcode.AudioInfo, want media.Codec, prev *audioTrack) {
 	t := o.audio
-	enc, err := transcode.NewAACEncoder(a)
+	t.info, t.replace = t.camera, want != "" && want != t.camera.Codec
+	if prev != nil {
+		t.last, t.aacLast = prev.last, prev.aacLast
+	}
+	switch {
+	case t.replace:
+		if t.info = o.openConv(a, want, trackInfo(prev)); t.info == nil {
+			t.info, t.replace = t.camera, false // the camera's sound, then
+		}
+	case !hlsCarries(t.camera.Codec):
+		t.aacInfo = o.openConv(a, media.CodecAAC, aacInfo(prev))
+	}
+	if prev != nil && media.SameAudio(prev.info, t.info) {
+		t.info, t.silence = prev.info, prev.silence
+	}
+	if prev != nil && t.aacInfo != nil && media.SameAudio(prev.aacInfo, t.aacInfo) {
+		t.aacInfo, t.aacSilence = prev.aacInfo, prev.aacSilence
+	}
+}
+
+// openConv opens the transcoder to codec and describes its track; nil
+// when it cannot open (logged).
+func (o *output) openConv(a transcode.AudioInfo, codec media.Codec, keep *media.AudioInfo) *media.AudioInfo {
+	name := transcode.EncodeAAC
+	if codec == media.CodecOpus {
+		name = transcode.EncodeOpus
+	}
+	enc, err := transcode.NewAudioEncoder(a, name)
 	if err != nil {
-		o.log.Warn("audio: no AAC for HLS", "err", err)
-		return
+		o.log.Warn("audio: cannot transcode", "to", codec, "err", err)
+		return nil
 	}
-	info := &media.AudioInfo{Codec: media.CodecAAC, SampleRate: transcode.AACRate,
-		Channels: transcode.AACChannels(a.Channels), Config: enc.Config()}
-	if !media.SameAudio(t.aacInfo, info) {
-		t.aacInfo, t.aacSilence, o.describeAgain = info, silence{}, true
+	o.audio.conv = enc
+	info := &media.AudioInfo{Codec: codec, SampleRate: transcode.AudioRate,
+		Channels: transcode.AudioChannels(a.Channels), Config: enc.Config()}
+	if codec == media.CodecOpus {
+		info.Config = nil // Opus needs none: players read the packets' own
 	}
-	t.aac = enc
+	if media.SameAudio(keep, info) {
+		return keep
+	}
+	return info
+}
+
+func trackInfo(t *audioTrack) *media.AudioInfo {
+	if t == nil {
+		return nil
+	}
+	return t.info
+}
+
+func aacInfo(t *audioTrack) *media.AudioInfo {
+	if t == nil {
+		return nil
+	}
+	return t.aacInfo
+}
+
+// convertedAudio is the track the transcoder makes, nil without one.
+func (o *output) convertedAudio() *media.AudioInfo {
+	switch {
+	case o.audio == nil || o.audio.conv == nil:
+		return nil
+	case o.audio.replace:
+		return o.audio.info
+	}
+	return o.audio.aacInfo
+}
+
+func (o *output) cameraAudio() *media.AudioInfo {
+	if o.audio == nil {
+		return nil
+	}
+	return o.audio.camera
 }
 
 func (o *output) closeAudio() {
-	if o.audio != nil && o.audio.aac != nil {
-		o.audio.aac.Close()
-		o.audio.aac = nil
+	if o.audio != nil && o.audio.conv != nil {
+		o.audio.conv.Close()
+		o.audio.conv = nil
 	}
 }
 
 // writeAudio publishes one audio packet while someone wants the units,
-// once the video has set the clock.
+// once the video has set the clock: as it is, transcoded, or both.
 func (o *output) writeAudio(p *astiav.Packet) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.audio
-	toAAC := a != nil && a.aac != nil && o.info != nil && o.info.AudioAAC == a.aacInfo && o.hub.AACWanted()
-	o.stats.aacNow.Store(toAAC)
-	if a == nil || o.info == nil || o.info.Audio != a.info || !o.hub.Wanted() || p.Pts() == astiav.NoPtsValue {
+	if a == nil || o.info == nil || o.info.Audio != a.info || p.Pts() == astiav.NoPtsValue || !o.hub.Wanted() {
+		o.stats.transcoding.Store(false)
 		return
+	}
+	toAAC := a.aacInfo != nil && o.info.AudioAAC == a.aacInfo && o.hub.AACWanted()
+	o.stats.transcoding.Store(a.conv != nil && (a.replace || toAAC))
+	switch {
+	case a.replace:
+		o.writeConverted(p, a.info, &a.last)
+		return
+	case toAAC:
+		o.writeConverted(p, a.aacInfo, &a.aacLast)
 	}
 	pts, ok := o.tl.Follow(p.Pts(), a.tb.Num(), a.tb.Den())
-	if !ok {
-		return
-	}
-	if frames := audioFrames(a.info.Codec, p.Data()); len(frames) > 0 && a.last.next(pts) {
+	if frames := audioFrames(a.camera.Codec, p.Data()); ok && len(frames) > 0 && a.last.next(pts) {
 		o.hub.Publish(&media.AccessUnit{Audio: a.info, Frames: frames, PTS: pts, DTS: pts})
-	}
-	if toAAC {
-		o.writeAAC(p)
 	}
 }
 
-// writeAAC transcodes one packet for the outputs that carry only AAC.
-func (o *output) writeAAC(p *astiav.Packet) {
-	a := o.audio
-	err := a.aac.Encode(p, func(au []byte, apts int64) {
-		if pts, ok := o.tl.Follow(apts, 1, transcode.AACRate); ok && a.aacLast.next(pts) {
-			o.hub.Publish(&media.AccessUnit{Audio: a.aacInfo, Frames: [][]byte{au}, PTS: pts, DTS: pts})
+// writeConverted transcodes one packet into the track info.
+func (o *output) writeConverted(p *astiav.Packet, info *media.AudioInfo, last *monotonic) {
+	if o.audio.conv == nil {
+		return
+	}
+	err := o.audio.conv.Encode(p, func(frame []byte, apts int64) {
+		if pts, ok := o.tl.Follow(apts, 1, transcode.AudioRate); ok && last.next(pts) {
+			o.hub.Publish(&media.AccessUnit{Audio: info, Frames: [][]byte{frame}, PTS: pts, DTS: pts})
 		}
 	})
 	if err != nil {
-		o.log.Debug("audio: transcoding to AAC", "err", err)
+		o.log.Debug("audio: transcoding", "to", info.Codec, "err", err)
 	}
 }
 

@@ -48,6 +48,9 @@ type output struct {
 	pkt     *astiav.Packet
 	info    *media.StreamInfo
 	audio   *audioTrack // nil without sound
+	// audioWant is the codec the source asks its sound in ("": the
+	// camera's own).
+	audioWant media.Codec
 	// describeAgain: the audio track changed; the next IDR gets a new
 	// stream description.
 	describeAgain bool
@@ -65,7 +68,7 @@ func newOutput(h *hub.Hub, cfg config.Encoder, stage FrameStage, st *stats, log 
 func (o *output) beginInput(v transcode.VideoInfo, a transcode.AudioInfo, hasAudio bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.beginAudio(a, hasAudio)
+	o.beginAudio(a, hasAudio, o.audioWant)
 	o.inFPS = v.FPS
 	if o.inFPS <= 0 || o.inFPS > 240 {
 		o.inFPS = defaultFPS

@@ -95,6 +95,7 @@ func New(o Options) *Pipeline {
 	}
 	p.out = newOutput(o.Hub, o.Source.Encoder, o.Stage, p.stats, log)
 	p.out.obs = o.Observer
+	p.out.audioWant = media.Codec(o.Source.AudioCodec())
 	if last := o.Hub.Latest(); last != nil {
 		p.out.tl.ContinueAfter(last.PTS) // a restart after a config change
 	}

@@ -38,23 +38,26 @@ type Stats struct {
 	Encoding bool
 	// EncoderStarts counts encoder openings: one per demand period.
 	EncoderStarts uint64
-	// Audio is the input's sound, nil without; AACTranscoding tells
-	// whether it is being transcoded to AAC now.
-	Audio          *media.AudioInfo
-	AACTranscoding bool
+	// Audio is the input's sound, nil without; AudioConverted the track
+	// it is transcoded into (nil without), and AudioTranscoding whether
+	// that runs now.
+	Audio            *media.AudioInfo
+	AudioConverted   *media.AudioInfo
+	AudioTranscoding bool
 }
 
 // stats is written by the pipeline goroutines and read by Status calls.
 type stats struct {
-	framesIn  atomic.Uint64
-	framesOut atomic.Uint64
-	fpsBits   atomic.Uint64
-	running   atomic.Bool // state == running, readable without the lock
-	decoding  atomic.Bool // frames are decoded (someone needs pictures)
-	encoding  atomic.Bool // the encoder runs (someone watches)
-	encStarts atomic.Uint64
-	aacNow    atomic.Bool
-	audio     atomic.Pointer[media.AudioInfo]
+	framesIn    atomic.Uint64
+	framesOut   atomic.Uint64
+	fpsBits     atomic.Uint64
+	running     atomic.Bool // state == running, readable without the lock
+	decoding    atomic.Bool // frames are decoded (someone needs pictures)
+	encoding    atomic.Bool // the encoder runs (someone watches)
+	encStarts   atomic.Uint64
+	transcoding atomic.Bool // the audio transcoder runs
+	audio       atomic.Pointer[media.AudioInfo]
+	audioConv   atomic.Pointer[media.AudioInfo]
 
 	mu       sync.Mutex
 	state    string
@@ -137,6 +140,6 @@ func (s *stats) snapshot() Stats {
 		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(),
 		FPSOut:   math.Float64frombits(s.fpsBits.Load()),
 		Decoding: s.decoding.Load(), Encoding: s.encoding.Load(), EncoderStarts: s.encStarts.Load(),
-		Audio: s.audio.Load(), AACTranscoding: s.aacNow.Load(),
+		Audio: s.audio.Load(), AudioConverted: s.audioConv.Load(), AudioTranscoding: s.transcoding.Load(),
 	}
 }

@@ -8,13 +8,21 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
-// AACRate is the sample rate of AAC made by AACEncoder: what browsers play.
-const AACRate = 48000
+// AudioRate is the sample rate AudioEncoder writes: what browsers play,
+// and Opus's own.
+const AudioRate = 48000
 
-// AACEncoder turns a camera's sound in any codec libav decodes (G.711,
-// AC-3, MP3, ...) into AAC-LC at 48 kHz, mono or stereo, for outputs that
-// carry only AAC. One goroutine uses it; Close frees everything.
-type AACEncoder struct {
+// Encoders AudioEncoder writes with.
+const (
+	EncodeAAC  = "aac"     // AAC-LC, libavcodec's own
+	EncodeOpus = "libopus" // Opus
+)
+
+// AudioEncoder turns a camera's sound in any codec libav decodes (G.711,
+// AC-3, MP3, ...) into AAC-LC or Opus at 48 kHz, mono or stereo, for
+// outputs that carry only those. One goroutine uses it; Close frees
+// everything.
+type AudioEncoder struct {
 	dec      *astiav.CodecContext
 	graph    *astiav.FilterGraph
 	src      *astiav.FilterContext
@@ -25,18 +33,18 @@ type AACEncoder struct {
 	pkt      *astiav.Packet
 }
 
-// AACChannels is how many channels AACEncoder writes for an input.
-func AACChannels(inputChannels int) int { return min(max(inputChannels, 1), 2) }
+// AudioChannels is how many channels AudioEncoder writes for an input.
+func AudioChannels(inputChannels int) int { return min(max(inputChannels, 1), 2) }
 
-// NewAACEncoder opens the decoder, the resampler and the AAC encoder for
-// the audio track a.
-func NewAACEncoder(a AudioInfo) (*AACEncoder, error) {
-	e := &AACEncoder{frame: astiav.AllocFrame(), filtered: astiav.AllocFrame(), pkt: astiav.AllocPacket()}
+// NewAudioEncoder opens the decoder, the resampler and the encoder
+// (EncodeAAC or EncodeOpus) for the audio track a.
+func NewAudioEncoder(a AudioInfo, encoder string) (*AudioEncoder, error) {
+	e := &AudioEncoder{frame: astiav.AllocFrame(), filtered: astiav.AllocFrame(), pkt: astiav.AllocPacket()}
 	if err := e.openDecoder(a); err != nil {
 		e.Close()
 		return nil, err
 	}
-	if err := e.openEncoder(AACChannels(a.Channels)); err != nil {
+	if err := e.openEncoder(encoder, AudioChannels(a.Channels)); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -47,7 +55,7 @@ func NewAACEncoder(a AudioInfo) (*AACEncoder, error) {
 	return e, nil
 }
 
-func (e *AACEncoder) openDecoder(a AudioInfo) error {
+func (e *AudioEncoder) openDecoder(a AudioInfo) error {
 	codec := astiav.FindDecoder(a.CodecID)
 	if codec == nil {
 		return fmt.Errorf("no decoder for %s", a.Codec)
@@ -63,30 +71,30 @@ func (e *AACEncoder) openDecoder(a AudioInfo) error {
 	return e.dec.Open(codec, nil)
 }
 
-func (e *AACEncoder) openEncoder(channels int) error {
-	codec := astiav.FindEncoderByName("aac")
-	if codec == nil {
-		return errors.New("libavcodec has no aac encoder")
+func (e *AudioEncoder) openEncoder(name string, channels int) error {
+	codec := astiav.FindEncoderByName(name)
+	if codec == nil || len(codec.SampleFormats()) == 0 {
+		return fmt.Errorf("libavcodec has no %s encoder", name)
 	}
 	e.enc = astiav.AllocCodecContext(codec)
 	if e.enc == nil {
-		return errors.New("allocating aac encoder failed")
+		return fmt.Errorf("allocating %s encoder failed", name)
 	}
 	layout := astiav.ChannelLayoutMono
 	if channels == 2 {
 		layout = astiav.ChannelLayoutStereo
 	}
 	e.enc.SetChannelLayout(layout)
-	e.enc.SetSampleRate(AACRate)
-	e.enc.SetSampleFormat(astiav.SampleFormatFltp)
+	e.enc.SetSampleRate(AudioRate)
+	e.enc.SetSampleFormat(codec.SampleFormats()[0]) // fltp for aac, s16 for libopus
 	e.enc.SetBitRate(int64(64000 * channels))
-	e.enc.SetTimeBase(astiav.NewRational(1, AACRate))
+	e.enc.SetTimeBase(astiav.NewRational(1, AudioRate))
 	e.enc.SetFlags(e.enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	return e.enc.Open(codec, nil)
 }
 
 // openFilter resamples to the encoder's format and cuts its frame size.
-func (e *AACEncoder) openFilter(tb astiav.Rational) error {
+func (e *AudioEncoder) openFilter(tb astiav.Rational) error {
 	e.graph = astiav.AllocFilterGraph()
 	if e.graph == nil {
 		return errors.New("allocating audio filter failed")
@@ -109,20 +117,21 @@ func (e *AACEncoder) openFilter(tb astiav.Rational) error {
 	outputs.SetFilterContext(e.src)
 	inputs.SetName("out")
 	inputs.SetFilterContext(e.sink)
-	graph := fmt.Sprintf("aresample=%d,aformat=sample_fmts=fltp:channel_layouts=%s,asetnsamples=n=%d:p=0,asettb=1/%d",
-		AACRate, e.enc.ChannelLayout().String(), e.enc.FrameSize(), AACRate)
+	graph := fmt.Sprintf("aresample=%d,aformat=sample_fmts=%s:channel_layouts=%s,asetnsamples=n=%d:p=0,asettb=1/%d",
+		AudioRate, e.enc.SampleFormat().Name(), e.enc.ChannelLayout().String(), e.enc.FrameSize(), AudioRate)
 	if err := e.graph.Parse(graph, inputs, outputs); err != nil {
 		return err
 	}
 	return e.graph.Configure()
 }
 
-// Config is the AudioSpecificConfig of the AAC it writes.
-func (e *AACEncoder) Config() []byte { return append([]byte(nil), e.enc.ExtraData()...) }
+// Config is the encoder's configuration: AAC's AudioSpecificConfig.
+func (e *AudioEncoder) Config() []byte { return append([]byte(nil), e.enc.ExtraData()...) }
 
-// Encode decodes pkt and calls emit with each finished AAC access unit
-// and its timestamp at 1/AACRate, on the input's clock.
-func (e *AACEncoder) Encode(pkt *astiav.Packet, emit func(au []byte, pts int64)) error {
+// Encode decodes pkt and calls emit with each finished frame (an AAC
+// access unit, an Opus packet) and its timestamp at 1/AudioRate, on the
+// input's clock.
+func (e *AudioEncoder) Encode(pkt *astiav.Packet, emit func(au []byte, pts int64)) error {
 	if err := e.dec.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
 		return err
 	}
@@ -139,7 +148,7 @@ func (e *AACEncoder) Encode(pkt *astiav.Packet, emit func(au []byte, pts int64))
 	return nil
 }
 
-func (e *AACEncoder) drainFilter(emit func([]byte, int64)) error {
+func (e *AudioEncoder) drainFilter(emit func([]byte, int64)) error {
 	for e.sink.BuffersinkGetFrame(e.filtered, astiav.NewBuffersinkFlags()) == nil {
 		err := e.enc.SendFrame(e.filtered)
 		e.filtered.Unref()
@@ -155,7 +164,7 @@ func (e *AACEncoder) drainFilter(emit func([]byte, int64)) error {
 }
 
 // Close frees the codecs, the filter and the frames.
-func (e *AACEncoder) Close() {
+func (e *AudioEncoder) Close() {
 	if e.graph != nil {
 		e.graph.Free() // frees its filter contexts
 	}
