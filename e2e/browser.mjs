@@ -20,6 +20,7 @@ if (!base || !artifacts) {
 const SOURCE = process.env.VG_SOURCE || 't';
 const ADDED = 'second';
 const ADD_URL = process.env.VG_ADD_URL || 'lavfi:testsrc2=size=320x240:rate=10';
+const SOUND = process.env.VG_SOUND_SOURCE || ''; // a source with sound, if any
 const CHROMIUM = process.env.VG_CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -168,6 +169,7 @@ async function run(page) {
   else await mjpegUpdates(page, ADDED);
 
   await checkDetections(page, ADDED);
+  if (SOUND) await soundPlays(page, SOUND);
 
   const shot = path.join(artifacts, 'page.png');
   await page.screenshot({ path: shot, fullPage: true });
@@ -181,6 +183,18 @@ async function run(page) {
   log(`${ADDED}: removed with its button`);
 
   check(pageErrors.length === 0, `uncaught page errors: ${pageErrors.join('; ')}`);
+}
+
+// soundPlays: the source's LL-HLS carries sound Chromium decodes next to
+// the picture (the page mutes it; it is decoded all the same).
+async function soundPlays(page, name) {
+  check((await playsOrFallsBack(page, name)) === 'hls', `${name}: HLS did not play`);
+  await videoAdvances(page, name);
+  const sel = `${card(name)} video`;
+  await page.waitForFunction((s) => document.querySelector(s)?.webkitAudioDecodedByteCount > 0, sel,
+    { timeout: 20000 });
+  const bytes = await page.locator(sel).evaluate((v) => v.webkitAudioDecodedByteCount);
+  log(`${name}: sound decoded by the browser, ${bytes} bytes`);
 }
 
 // checkDetections: without a detections API the page says "no detector";

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/visiongate/visiongate/internal/testmedia"
 )
 
 const (
@@ -21,8 +23,9 @@ var latencyLine = regexp.MustCompile(`(?m)^HLS_LATENCY_S=([0-9.]+)$`)
 // The web page in a real browser: Debian's chromium, headless, driven by
 // e2e/browser.mjs (playwright-core). It sees the source listed and playing
 // (HLS, or MJPEG when HLS cannot play), switches to MJPEG and sees the
-// picture change, adds a source through the form and removes it, and saves
-// a screenshot in $VISIONGATE_ARTIFACTS (or a temporary folder).
+// picture change, adds a source through the form and removes it, plays a
+// G.711 camera's sound (AAC in LL-HLS) and saves a screenshot in
+// $VISIONGATE_ARTIFACTS (or a temporary folder).
 func TestBrowserPage(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -48,15 +51,18 @@ func TestBrowserPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	sound := testmedia.Make(t, testmedia.Clip{Width: 320, Height: 240, FPS: 25, Seconds: 4, Container: "mkv",
+		Audio: true, AudioCodec: "pcm_mulaw"})
 	g := startGateway(t, "allow_local_sources: true\napi_local_sources: true\n"+
-		"sources:\n  - name: t\n    url: \"lavfi:testsrc2=size=640x360:rate=25\"\n")
+		"sources:\n  - name: t\n    url: \"lavfi:testsrc2=size=640x360:rate=25\"\n"+
+		"  - name: sound\n    url: file://"+sound+"\n")
 	g.waitRunning("t", 15*time.Second)
 
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("e2e", "browser.mjs"), g.base, artifacts)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "VG_SOURCE=t", "VG_ADD_URL=lavfi:testsrc2=size=320x240:rate=10",
+	cmd.Env = append(os.Environ(), "VG_SOURCE=t", "VG_ADD_URL=lavfi:testsrc2=size=320x240:rate=10", "VG_SOUND_SOURCE=sound",
 		"VG_CHROMIUM="+chromiumPath, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	// Chromium runs in node's process group; a timeout kills them all.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
