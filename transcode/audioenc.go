@@ -71,26 +71,38 @@ func (e *AudioEncoder) openDecoder(a AudioInfo) error {
 	return e.dec.Open(codec, nil)
 }
 
-func (e *AudioEncoder) openEncoder(name string, channels int) error {
+func (e *AudioEncoder) openEncoder(name string, channels int) (err error) {
+	e.enc, err = openAudioCodec(name, AudioRate, channels)
+	return err
+}
+
+// openAudioCodec opens encoder name at rate with 1 or 2 channels, in its
+// first sample format (fltp for aac, s16 for libopus); its configuration
+// goes to the extradata. The caller frees it.
+func openAudioCodec(name string, rate, channels int) (*astiav.CodecContext, error) {
 	codec := astiav.FindEncoderByName(name)
 	if codec == nil || len(codec.SampleFormats()) == 0 {
-		return fmt.Errorf("libavcodec has no %s encoder", name)
+		return nil, fmt.Errorf("libavcodec has no %s encoder", name)
 	}
-	e.enc = astiav.AllocCodecContext(codec)
-	if e.enc == nil {
-		return fmt.Errorf("allocating %s encoder failed", name)
+	cc := astiav.AllocCodecContext(codec)
+	if cc == nil {
+		return nil, fmt.Errorf("allocating %s encoder failed", name)
 	}
 	layout := astiav.ChannelLayoutMono
 	if channels == 2 {
 		layout = astiav.ChannelLayoutStereo
 	}
-	e.enc.SetChannelLayout(layout)
-	e.enc.SetSampleRate(AudioRate)
-	e.enc.SetSampleFormat(codec.SampleFormats()[0]) // fltp for aac, s16 for libopus
-	e.enc.SetBitRate(int64(64000 * channels))
-	e.enc.SetTimeBase(astiav.NewRational(1, AudioRate))
-	e.enc.SetFlags(e.enc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
-	return e.enc.Open(codec, nil)
+	cc.SetChannelLayout(layout)
+	cc.SetSampleRate(rate)
+	cc.SetSampleFormat(codec.SampleFormats()[0])
+	cc.SetBitRate(int64(64000 * channels))
+	cc.SetTimeBase(astiav.NewRational(1, rate))
+	cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	if err := cc.Open(codec, nil); err != nil {
+		cc.Free()
+		return nil, err
+	}
+	return cc, nil
 }
 
 // openFilter resamples to the encoder's format and cuts its frame size.

@@ -15,29 +15,17 @@ import (
 // sampleRate with 1 or 2 channels, as libavcodec's aac encoder writes it:
 // what a slate plays while a camera with sound is away.
 func SilentAAC(sampleRate, channels int) ([]byte, error) {
-	codec := astiav.FindEncoderByName("aac")
-	if codec == nil {
-		return nil, errors.New("libavcodec has no aac encoder")
-	}
-	cc := astiav.AllocCodecContext(codec)
-	defer cc.Free()
-	layout := astiav.ChannelLayoutMono
-	if channels == 2 {
-		layout = astiav.ChannelLayoutStereo
-	}
-	cc.SetChannelLayout(layout)
-	cc.SetSampleRate(sampleRate)
-	cc.SetSampleFormat(astiav.SampleFormatFltp)
-	cc.SetTimeBase(astiav.NewRational(1, sampleRate))
-	if err := cc.Open(codec, nil); err != nil {
+	cc, err := openAudioCodec(EncodeAAC, sampleRate, channels)
+	if err != nil {
 		return nil, err
 	}
+	defer cc.Free()
 	f, pkt := astiav.AllocFrame(), astiav.AllocPacket()
 	defer f.Free()
 	defer pkt.Free()
 	f.SetNbSamples(cc.FrameSize())
-	f.SetSampleFormat(astiav.SampleFormatFltp)
-	f.SetChannelLayout(layout)
+	f.SetSampleFormat(cc.SampleFormat())
+	f.SetChannelLayout(cc.ChannelLayout())
 	f.SetSampleRate(sampleRate)
 	if err := f.AllocBuffer(0); err != nil {
 		return nil, err

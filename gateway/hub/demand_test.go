@@ -21,7 +21,11 @@ func TestDemand(t *testing.T) {
 		{"within the grace", true, func(h *Hub) bool { h.Want()(); return true }, true},
 		{"after the grace", true, func(h *Hub) bool {
 			h.Want()()
-			time.Sleep(60 * time.Millisecond) // the grace is 50ms: this waits it out
+			for deadline := time.Now().Add(5 * time.Second); h.Wanted(); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					return false // still wanted 5 s after a 50 ms grace
+				}
+			}
 			return true
 		}, false},
 		{"double release counts once", true, func(h *Hub) bool {
