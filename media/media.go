@@ -23,7 +23,36 @@ const (
 	CodecPCMU Codec = "pcmu" // G.711 µ-law
 	CodecMP3  Codec = "mp3"
 	CodecAC3  Codec = "ac3"
+	// Codecs a publisher may push in; they are decoded, never carried.
+	CodecVP8 Codec = "vp8"
+	CodecVP9 Codec = "vp9"
+	CodecAV1 Codec = "av1"
 )
+
+// Track describes one track a publisher pushes in (publish sources).
+type Track struct {
+	Codec Codec
+	// ClockRate is the clock of the track's Packet timestamps.
+	ClockRate int
+	// Config is the codec's configuration: H.264/H.265 parameter sets in
+	// Annex B, AAC's AudioSpecificConfig. May be empty when the stream
+	// carries it in band.
+	Config []byte
+	// Width and Height, when the publisher announced them (0: unknown).
+	Width, Height int
+	// SampleRate and Channels describe an audio track.
+	SampleRate, Channels int
+}
+
+// Packet is one pushed access unit: a video frame (H.264/H.265 in Annex
+// B), an audio frame, or, from a byte-stream publisher, a chunk of its
+// container with no timestamps. The receiver owns Data.
+type Packet struct {
+	Audio    bool
+	PTS, DTS int64 // in the track's ClockRate
+	Key      bool
+	Data     []byte
+}
 
 // AudioInfo describes a source's audio track.
 type AudioInfo struct {

@@ -25,6 +25,15 @@ type Config struct {
 	// empty strings keep the defaults, "off" disables UDP.
 	RTSPRTPAddress  string `yaml:"rtsp_rtp_address" json:"rtsp_rtp_address"`
 	RTSPRTCPAddress string `yaml:"rtsp_rtcp_address" json:"rtsp_rtcp_address"`
+	// RTMP and SRT are where publishers push in (publish.go); "off"
+	// disables a listener.
+	RTMP string `yaml:"rtmp" json:"rtmp"`
+	SRT  string `yaml:"srt" json:"srt"`
+	// AutoPublish creates a publish source when a publisher pushes to a
+	// name that has none, and removes it when the publisher leaves.
+	AutoPublish bool `yaml:"auto_publish" json:"auto_publish"`
+	// WebRTC configures WHEP playback and WHIP publishing.
+	WebRTC WebRTC `yaml:"webrtc" json:"webrtc"`
 	State           string `yaml:"state" json:"state"`
 	// PublicHost is the host name used in output URLs shown to users;
 	// empty means the host the request came to (or 127.0.0.1).
@@ -121,6 +130,7 @@ func (c *Config) fillDefaults() {
 		c.Reconnect.Max.D = 30 * time.Second
 	}
 	c.Encoder.fillDefaults()
+	c.fillPublishDefaults()
 }
 
 // Validate checks the global settings and every source, naming the first bad
@@ -136,6 +146,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Limits.validate(); err != nil {
+		return err
+	}
+	if err := c.validatePublish(); err != nil {
 		return err
 	}
 	if !oneOf(c.HLS.Variant, hlsVariants) {
@@ -211,6 +224,10 @@ type Auth struct {
 	Password     string `yaml:"password"`
 	ReadUsername string `yaml:"read_username"`
 	ReadPassword string `yaml:"read_password"`
+	// PublishUsername and PublishPassword may push streams in; the admin
+	// credentials may too.
+	PublishUsername string `yaml:"publish_username"`
+	PublishPassword string `yaml:"publish_password"`
 	// HTTPAllowedHosts are the host names HTTP requests may name in their
 	// Host header (403 otherwise), against DNS rebinding. Empty: only
 	// localhost, 127.0.0.1 and ::1 (and public_host) when the HTTP server
@@ -228,6 +245,10 @@ func (a Auth) validate() error {
 	switch {
 	case (a.Username == "") != (a.Password == ""):
 		return fieldErr("auth.password", "username and password go together")
+	case (a.PublishUsername == "") != (a.PublishPassword == ""):
+		return fieldErr("auth.publish_password", "publish_username and publish_password go together")
+	case a.PublishUsername != "" && !a.Admin():
+		return fieldErr("auth.publish_username", "publish credentials need admin credentials too")
 	case (a.ReadUsername == "") != (a.ReadPassword == ""):
 		return fieldErr("auth.read_password", "read_username and read_password go together")
 	case a.ReadUsername != "" && !a.Admin():
@@ -265,6 +286,9 @@ type Limits struct {
 	// together) one address may make in a minute before it is refused
 	// (429, RTSP 503) for the rest of that minute; default 10.
 	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute" json:"auth_failures_per_minute"`
+	// PublishConnections caps the open publishing connections of each
+	// protocol (RTSP RECORD, RTMP, SRT, WHIP); default 64.
+	PublishConnections int `yaml:"publish_connections" json:"publish_connections"`
 	// Sources caps the sources that run, config file and API together;
 	// default 256 (policy.go).
 	Sources int `yaml:"sources" json:"sources"`
@@ -272,7 +296,7 @@ type Limits struct {
 
 // limitDefaults are the values Limits' zero fields take.
 var limitDefaults = Limits{ReadersPerSource: 100, HTTPConnections: 1000, HTTPConnectionsPerAddress: 32,
-	RTSPConnections: 1000, RTSPConnectionsPerAddress: 32, AuthFailuresPerMinute: 10}
+	RTSPConnections: 1000, RTSPConnectionsPerAddress: 32, AuthFailuresPerMinute: 10, PublishConnections: 64}
 
 type namedLimit struct {
 	name string
@@ -284,7 +308,7 @@ func (l *Limits) clientLimits() []namedLimit {
 	return []namedLimit{{"readers_per_source", &l.ReadersPerSource}, {"http_connections", &l.HTTPConnections},
 		{"http_connections_per_address", &l.HTTPConnectionsPerAddress}, {"rtsp_connections", &l.RTSPConnections},
 		{"rtsp_connections_per_address", &l.RTSPConnectionsPerAddress},
-		{"auth_failures_per_minute", &l.AuthFailuresPerMinute}}
+		{"auth_failures_per_minute", &l.AuthFailuresPerMinute}, {"publish_connections", &l.PublishConnections}}
 }
 
 func (l *Limits) fillDefaults() {

@@ -73,7 +73,13 @@ type Source struct {
 	// CAFile (a PEM file; config file only, or api_local_sources).
 	TLSVerify *bool  `yaml:"tls_verify,omitempty" json:"tls_verify,omitempty"`
 	CAFile    string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// Override lets a new publisher of a publish source take over from
+	// the connected one; by default it is refused.
+	Override bool `yaml:"override,omitempty" json:"override,omitempty"`
 }
+
+// Publish reports whether the source waits for a publisher.
+func (s *Source) Publish() bool { return s.URL == PublishURL }
 
 // Transcoding reports whether the source is decoded and re-encoded.
 func (s *Source) Transcoding() bool {

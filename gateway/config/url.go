@@ -19,7 +19,13 @@ const (
 	KindFile
 	KindV4L2
 	KindLavfi
+	// KindPublish has no URL to pull: it waits for a publisher.
+	KindPublish
 )
+
+// PublishURL is the url of a source that waits for a publisher (RTSP
+// RECORD, RTMP, SRT or WHIP) instead of pulling.
+const PublishURL = "publish"
 
 // SourceURL is a validated source URL turned into what libavformat needs.
 type SourceURL struct {
@@ -77,6 +83,9 @@ const maxURLLength = 4096
 func ParseSourceURL(raw string, allowLocal bool) (*SourceURL, error) {
 	if raw == "" || len(raw) > maxURLLength || strings.ContainsAny(raw, "\x00\r\n\t ") {
 		return nil, fmt.Errorf("%w: empty, too long or containing spaces or control characters", ErrURLForm)
+	}
+	if raw == PublishURL {
+		return &SourceURL{Kind: KindPublish, Scheme: PublishURL}, nil
 	}
 	if rest, ok := strings.CutPrefix(raw, "lavfi:"); ok {
 		if !allowLocal {
