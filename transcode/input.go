@@ -41,6 +41,9 @@ type InputOptions struct {
 	Egress HostPolicy
 	// Audio selects the first audio track too (audio.go).
 	Audio bool
+	// Reader, when set, supplies the bytes instead of URL (a pushed
+	// MPEG-TS stream, reader.go); Format names its container.
+	Reader ContextReader
 }
 
 // VideoInfo describes the selected video track.
@@ -89,6 +92,8 @@ type Input struct {
 	loop      loopState
 	closeOne  sync.Once
 	opened    bool
+	// custom feeds the demuxer from opts.Reader (reader.go).
+	custom *customIO
 }
 
 // registerDevices makes lavfi and v4l2 available as input formats.
@@ -115,6 +120,10 @@ func OpenInput(ctx context.Context, opts InputOptions) (*Input, error) {
 		return nil, errors.New("transcode: allocating format context failed")
 	}
 	in.intr = in.fc.SetInterruptCallback()
+	if err := in.attachReader(); err != nil { // before the watchdog reads in.custom
+		in.Close()
+		return nil, err
+	}
 	in.arm(max(time.Until(deadline), watchdogTick))
 	in.wg.Add(1)
 	go in.watchdog(ctx)
@@ -260,6 +269,7 @@ func (in *Input) Close() {
 			in.closeInput()
 		}
 		in.fc.Free() // after a failed or closed open this is a no-op
+		in.custom.free()
 	})
 }
 
@@ -299,14 +309,14 @@ func (in *Input) watchdog(ctx context.Context) {
 		case <-in.stop:
 			return
 		case <-ctx.Done():
-			in.intr.Interrupt()
+			in.interruptNow()
 			return
 		case <-in.interrupt:
-			in.intr.Interrupt()
+			in.interruptNow()
 		case now := <-t.C:
 			if dl := in.deadline.Load(); dl != 0 && now.UnixNano() > dl {
 				in.timedOut.Store(true)
-				in.intr.Interrupt()
+				in.interruptNow()
 			}
 		}
 	}

@@ -26,6 +26,8 @@ const (
 	StateRetrying = "retrying"
 	StateFailed   = "failed"
 	StateStopped  = "stopped"
+	// StateWaiting: a publish source with no publisher connected.
+	StateWaiting = "waiting"
 )
 
 // Status is a snapshot of one source, as the API returns it.
@@ -50,6 +52,17 @@ type Status struct {
 	LastError        string         `json:"last_error,omitempty"`
 	Since            time.Time      `json:"since"`
 	Outputs          Outputs        `json:"outputs"`
+	// Publisher is the publisher connected to a publish source.
+	Publisher *PublisherStatus `json:"publisher,omitempty"`
+}
+
+// PublisherStatus describes who pushes a publish source's stream.
+type PublisherStatus struct {
+	Protocol string    `json:"protocol"`
+	Remote   string    `json:"remote"`
+	Since    time.Time `json:"since"`
+	// Dropped counts packets the source fell too far behind to take.
+	Dropped int64 `json:"dropped"`
 }
 
 // InputStatus describes the input's video track.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -20,6 +21,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/gateway/pictures"
 	"github.com/visiongate/visiongate/gateway/pipeline"
+	"github.com/visiongate/visiongate/gateway/publish"
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
@@ -38,12 +40,16 @@ type App struct {
 	metrics  *metrics.Registry
 	mqtt     *mqttSink
 	manager  *manager.Manager
-	http     *http.Server
-	httpLn   *web.LimitedListener
-	rtspLn   *web.LimitedListener // set while the RTSP server starts
-	throttle *web.Throttle        // failed logins, HTTP and RTSP together
-	failed   chan error
-	httpDone chan struct{}
+	publish  *publish.Broker
+	// published is the manager once it runs, for publishers that connect
+	// from other goroutines.
+	published atomic.Pointer[manager.Manager]
+	http      *http.Server
+	httpLn    *web.LimitedListener
+	rtspLn    *web.LimitedListener // set while the RTSP server starts
+	throttle  *web.Throttle        // failed logins, HTTP and RTSP together
+	failed    chan error
+	httpDone  chan struct{}
 }
 
 // Start opens the listeners and starts every configured source.
@@ -51,6 +57,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	routeLibavLogs(log)
 	a := &App{log: log, failed: make(chan error, 2), httpDone: make(chan struct{})}
 	a.throttle = web.NewThrottle(cfg.Limits.AuthFailuresPerMinute)
+	a.publish = newBroker(cfg, a.published.Load)
 	if err := a.startRTSP(cfg); err != nil {
 		return nil, fmt.Errorf("rtsp server: %w", err)
 	}
@@ -172,10 +179,11 @@ func (a *App) startManager(cfg *config.Config) error {
 		Config: cfg, Log: a.log, Outputs: output.NewRegistry(a.rtsp, a.hls, a.pictures),
 		Vision:  stageFactory(a.vision, cfg),
 		Backoff: pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
-		Metrics: sourceSinks{a.metrics, a.mqtt},
+		Metrics: sourceSinks{a.metrics, a.mqtt}, Publish: a.publish,
 	})
 	if err == nil {
 		a.metrics.SetSources(a.manager)
+		a.published.Store(a.manager)
 	}
 	return err
 }
@@ -214,6 +222,7 @@ func (a *App) Close() error {
 	}
 	<-a.httpDone
 	a.manager.Close()
+	a.publish.Close()
 	_ = a.vision.Close()
 	a.mqtt.close()
 	a.closeOutputs()

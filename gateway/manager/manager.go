@@ -14,6 +14,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/mjpeg"
 	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/gateway/pipeline"
+	"github.com/visiongate/visiongate/gateway/publish"
 )
 
 // Options configure a Manager.
@@ -27,6 +28,8 @@ type Options struct {
 	Vision StageFactory
 	// Backoff overrides the pipelines' retry timing.
 	Backoff pipeline.Backoff
+	// Publish, when set, hands publish sources their publishers.
+	Publish *publish.Broker
 	// Metrics, when set, gets each source's per-frame timings.
 	Metrics interface {
 		Observer(name string) pipeline.Observer
@@ -76,6 +79,8 @@ type entry struct {
 	jpeg     *mjpeg.Hub
 	stage    Stage // nil without a detector
 	pipeline runner
+	// auto: created by its first publisher (auto_publish), never saved.
+	auto bool
 }
 
 // New starts the config file's sources, then the state file's (which
@@ -134,7 +139,13 @@ func (m *Manager) startLogged(src config.Source, fromAPI bool) {
 
 // start creates and runs a pipeline for a validated source.
 func (m *Manager) start(src config.Source, fromAPI bool, stage Stage) *entry {
-	e := &entry{src: src, fromAPI: fromAPI, hub: hub.New(src.Name), jpeg: mjpeg.New(), stage: stage}
+	return m.launch(&entry{src: src, fromAPI: fromAPI, stage: stage})
+}
+
+// launch gives a new entry its hub and pipeline, and starts it.
+func (m *Manager) launch(e *entry) *entry {
+	src := e.src
+	e.hub, e.jpeg = hub.New(src.Name), mjpeg.New()
 	e.pipeline = m.newPipeline(src, e)
 	m.mu.Lock()
 	m.entries[src.Name] = e
@@ -160,7 +171,7 @@ func (m *Manager) newPipeline(src config.Source, e *entry) runner {
 		obs = m.opts.Metrics.Observer(src.Name)
 	}
 	return m.opts.pipelines(pipeline.Options{Source: resolved, URL: u, Hub: e.hub, JPEG: e.jpeg,
-		Log: m.log, Stage: stage, Backoff: m.opts.Backoff, Observer: obs})
+		Log: m.log, Stage: stage, Backoff: m.opts.Backoff, Observer: obs, Publish: m.opts.Publish})
 }
 
 func (m *Manager) stopEntry(e *entry) {

@@ -75,7 +75,11 @@ func (m *Manager) Update(name string, patch json.RawMessage) (Status, error) {
 	// when only other fields change.
 	next := &entry{src: src, fromAPI: e.fromAPI || src.URL != e.src.URL, hub: e.hub, jpeg: e.jpeg, stage: stage}
 	next.pipeline = m.newPipeline(src, next)
+	next.auto = e.auto
 	m.replace(next)
+	if !src.Publish() {
+		m.endPublisher(name) // no longer a publish source
+	}
 	next.pipeline.Start()
 	m.log.Info("source changed", "name", name)
 	return m.status(next), nil
@@ -165,6 +169,7 @@ func (m *Manager) Remove(name string) error {
 	delete(m.entries, name)
 	m.mu.Unlock()
 	m.stopEntry(e)
+	m.endPublisher(name)
 	if m.opts.Metrics != nil {
 		m.opts.Metrics.Forget(name)
 	}

@@ -53,6 +53,10 @@ func (m *Manager) status(e *entry) Status {
 			s.Audio.TranscodedTo = string(c.Codec)
 		}
 	}
+	if p := st.Publisher; p != nil {
+		s.Publisher = &api.PublisherStatus{Protocol: string(p.Protocol), Remote: p.Remote, Since: p.Since,
+			Dropped: p.Dropped()}
+	}
 	if e.stage != nil {
 		vs := e.stage.Status()
 		s.Vision, s.DetectionsPerSec = &vs, vs.DetectionsPerSec

@@ -13,6 +13,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/mjpeg"
+	"github.com/visiongate/visiongate/gateway/publish"
 	"github.com/visiongate/visiongate/internal/recovery"
 	"github.com/visiongate/visiongate/media"
 )
@@ -40,6 +41,8 @@ type Options struct {
 	Observer Observer
 	// Backoff defaults to 1 s up to 30 s, probing every second.
 	Backoff Backoff
+	// Publish hands a publish source its publishers (publish.go).
+	Publish *publish.Broker
 }
 
 // inputSession is one connection to the source, from open to failure;
@@ -93,6 +96,9 @@ func New(o Options) *Pipeline {
 		}
 		return s, nil
 	}
+	if o.URL != nil && o.URL.Kind == config.KindPublish {
+		p.open = p.openPublished
+	}
 	p.out = newOutput(o.Hub, o.Source.Encoder, o.Stage, p.stats, log)
 	p.out.obs = o.Observer
 	p.out.audioWant = media.Codec(o.Source.AudioCodec())
@@ -137,6 +143,10 @@ func (p *Pipeline) run(ctx context.Context) {
 		produced, err := p.runOnce(ctx)
 		if p.over(ctx, err) {
 			return
+		}
+		if p.publishing() {
+			p.log.Info("publisher gone", "err", err)
+			continue // openPublished waits for the next one, no backoff
 		}
 		wait := p.backoff.after(produced)
 		p.log.Warn("source interrupted, retrying", "err", err, "in", wait.Round(time.Millisecond))

@@ -30,10 +30,21 @@ type session struct {
 	opts  Options
 	stats *stats
 	log   *slog.Logger
-	in    *transcode.Input
+	in    demuxer
 	info  transcode.VideoInfo
 	dec   *transcode.Decoder // nil when relaying
 	seen  arrivals
+}
+
+// demuxer is where a session's packets come from: a libav input
+// (transcode.Input) or a publisher's packets (transcode.PacketInput).
+type demuxer interface {
+	Info() transcode.VideoInfo
+	Audio() (transcode.AudioInfo, bool)
+	IsAudio(pkt *astiav.Packet) bool
+	ReadPacket(ctx context.Context, pkt *astiav.Packet) error
+	Interrupt()
+	Close()
 }
 
 func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*session, error) {
@@ -50,6 +61,12 @@ func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	return newSession(in, o, st, log)
+}
+
+// newSession opens the decoder for an opened input, which it then owns.
+func newSession(in demuxer, o Options, st *stats, log *slog.Logger) (*session, error) {
+	var err error
 	s := &session{opts: o, stats: st, log: log, in: in, info: in.Info()}
 	if s.transcoding() {
 		if s.dec, err = transcode.NewDecoder(s.info.Params, o.Source.HWAccel); err != nil {
@@ -242,6 +259,9 @@ func (s *session) drainDecoder(frame *astiav.Frame, out *output, start time.Time
 // that ends without looping is finished, everything else is retried.
 func (s *session) endOfInput(err error) error {
 	if errors.Is(err, transcode.ErrEndOfStream) {
+		if s.opts.URL.Kind == config.KindPublish {
+			return errPublisherLeft
+		}
 		if s.opts.URL.Kind != config.KindNetwork {
 			return errFinished
 		}

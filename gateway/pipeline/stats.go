@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/visiongate/visiongate/gateway/api"
+	"github.com/visiongate/visiongate/gateway/publish"
 	"github.com/visiongate/visiongate/media"
 	"github.com/visiongate/visiongate/transcode"
 )
@@ -18,6 +19,7 @@ const (
 	StateRetrying = api.StateRetrying
 	StateFailed   = api.StateFailed
 	StateStopped  = api.StateStopped
+	StateWaiting  = api.StateWaiting
 )
 
 // Stats is a snapshot of one pipeline.
@@ -44,6 +46,8 @@ type Stats struct {
 	Audio            *media.AudioInfo
 	AudioConverted   *media.AudioInfo
 	AudioTranscoding bool
+	// Publisher is the connected publisher of a publish source.
+	Publisher *publish.Info
 }
 
 // stats is written by the pipeline goroutines and read by Status calls.
@@ -58,6 +62,7 @@ type stats struct {
 	transcoding atomic.Bool // the audio transcoder runs
 	audio       atomic.Pointer[media.AudioInfo]
 	audioConv   atomic.Pointer[media.AudioInfo]
+	publisher   atomic.Pointer[publish.Info]
 
 	mu       sync.Mutex
 	state    string
@@ -141,5 +146,9 @@ func (s *stats) snapshot() Stats {
 		FPSOut:   math.Float64frombits(s.fpsBits.Load()),
 		Decoding: s.decoding.Load(), Encoding: s.encoding.Load(), EncoderStarts: s.encStarts.Load(),
 		Audio: s.audio.Load(), AudioConverted: s.audioConv.Load(), AudioTranscoding: s.transcoding.Load(),
+		Publisher: s.publisher.Load(),
 	}
 }
+
+// setPublisher records the connected publisher (nil: none).
+func (s *stats) setPublisher(p *publish.Info) { s.publisher.Store(p) }

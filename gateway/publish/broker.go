@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/visiongate/visiongate/media"
@@ -27,8 +28,10 @@ type Options struct {
 	// that has none; Remove takes it away once its publisher has left.
 	Create func(name string) error
 	Remove func(name string)
-	// Credentials that may publish; empty users mean no check.
-	Users []Credentials
+	// Users may publish. With Required, a publisher must be one of them
+	// (none then means nobody may publish); without, anyone may.
+	Users    []Credentials
+	Required bool
 	// MaxConnections bounds the connections per protocol (0: 64).
 	MaxConnections int
 }
@@ -66,7 +69,7 @@ func New(o Options) *Broker {
 
 // Authorize checks a publisher's credentials.
 func (b *Broker) Authorize(user, pass string) error {
-	if len(b.opts.Users) == 0 {
+	if !b.opts.Required {
 		return nil
 	}
 	ok := 0
@@ -81,7 +84,7 @@ func (b *Broker) Authorize(user, pass string) error {
 }
 
 // AuthRequired tells whether publishing needs credentials.
-func (b *Broker) AuthRequired() bool { return len(b.opts.Users) > 0 }
+func (b *Broker) AuthRequired() bool { return b.opts.Required }
 
 // Admit counts one more connection of a protocol, refused past the limit;
 // release gives it back.
@@ -162,9 +165,10 @@ func (b *Broker) Publish(a Announce) (*Publisher, error) {
 			return nil, fmt.Errorf("%w (%s)", ErrBusy, s.pub.info.Remote)
 		}
 	}
+	dropped := new(atomic.Int64)
 	p := &Publisher{name: a.Name, broker: b, queue: make(chan media.Packet, queueLen), ended: make(chan struct{}),
-		info: Info{Protocol: a.Protocol, Remote: a.Remote, Since: time.Now(), Video: a.Video, Audio: a.Audio,
-			Container: a.Container}}
+		dropped: dropped, info: Info{Protocol: a.Protocol, Remote: a.Remote, Since: time.Now(), Video: a.Video,
+			Audio: a.Audio, Container: a.Container, dropped: dropped}}
 	s.pub, s.claimed, s.auto = p, false, s.auto || pol.Auto
 	s.signal()
 	return p, nil

@@ -94,6 +94,15 @@ type Info struct {
 	Video     *media.Track
 	Audio     *media.Track
 	Container string
+	dropped   *atomic.Int64
+}
+
+// Dropped counts the packets the source fell too far behind to take.
+func (i Info) Dropped() int64 {
+	if i.dropped == nil {
+		return 0
+	}
+	return i.dropped.Load()
 }
 
 // Publisher is one connected publisher. The protocol server writes
@@ -109,16 +118,13 @@ type Publisher struct {
 	err     error // why it ended, set before ended closes
 	// waitKey drops video until the next keyframe after an overflow.
 	waitKey atomic.Bool
-	dropped atomic.Int64
+	dropped *atomic.Int64
 	// rest is what Read has not returned of the current chunk.
 	rest []byte
 }
 
 // Info describes the publisher.
 func (p *Publisher) Info() Info { return p.info }
-
-// Dropped counts packets the source fell too far behind to take.
-func (p *Publisher) Dropped() int64 { return p.dropped.Load() }
 
 // WritePacket hands one packet to the source without waiting. When the
 // source has fallen behind it drops the packet, and video until the next
