@@ -86,10 +86,24 @@ type StreamInfo struct {
 	// Audio is the source's audio track, nil without sound. Its units
 	// come through the same hub (AccessUnit.Audio).
 	Audio *AudioInfo
-	// AudioAAC is Audio transcoded to AAC, for outputs that carry only
-	// AAC, when the camera's codec is another; its units come while an
-	// output asks for them (hub.WantAAC).
-	AudioAAC *AudioInfo
+	// Converted are Audio transcoded to codecs that some outputs need
+	// and Audio is not in (AAC for LL-HLS, Opus for WebRTC); their units
+	// come while an output asks for them (hub.WantAudio).
+	Converted []*AudioInfo
+}
+
+// AudioAs is the audio track in codec c: Audio itself, or the one
+// converted to c; nil without.
+func (s *StreamInfo) AudioAs(c Codec) *AudioInfo {
+	if s.Audio != nil && s.Audio.Codec == c {
+		return s.Audio
+	}
+	for _, a := range s.Converted {
+		if a.Codec == c {
+			return a
+		}
+	}
+	return nil
 }
 
 // AccessUnit is one encoded video frame, or a run of audio frames. Once

@@ -77,6 +77,8 @@ type InputStatus struct {
 // (the one the source asks for, or AAC for LL-HLS when the camera's codec
 // is one HLS cannot carry) and whether that transcoding runs now (while
 // someone listens).
+// TranscodedTo lists them, comma-separated: the codec that replaces the
+// camera's, then AAC for LL-HLS and Opus for WebRTC where needed.
 type AudioStatus struct {
 	Codec        string `json:"codec"`
 	SampleRate   int    `json:"sample_rate"`

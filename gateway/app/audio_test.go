@@ -141,10 +141,10 @@ func TestAudioFromRTSPCameras(t *testing.T) {
 // whatever the camera sends (a camera already in it passes through).
 func TestAudioCodecAsked(t *testing.T) {
 	cases := []struct{ source, encoder, audio, want, transcoded string }{
-		{"ulaw_as_aac", "pcm_mulaw", "aac", "aac", "aac"},
+		{"ulaw_as_aac", "pcm_mulaw", "aac", "aac", "aac,opus"}, // Opus for WebRTC
 		{"ulaw_as_opus", "pcm_mulaw", "opus", "opus", "opus"},
 		{"aac_as_opus", "aac", "opus", "opus", "opus"},
-		{"aac_as_aac", "aac", "aac", "aac", ""},
+		{"aac_as_aac", "aac", "aac", "aac", "opus"},
 	}
 	var cfg strings.Builder
 	cfg.WriteString("allow_local_sources: true\nsources:\n")

@@ -34,7 +34,7 @@ type Config struct {
 	AutoPublish bool `yaml:"auto_publish" json:"auto_publish"`
 	// WebRTC configures WHEP playback and WHIP publishing.
 	WebRTC WebRTC `yaml:"webrtc" json:"webrtc"`
-	State           string `yaml:"state" json:"state"`
+	State  string `yaml:"state" json:"state"`
 	// PublicHost is the host name used in output URLs shown to users;
 	// empty means the host the request came to (or 127.0.0.1).
 	PublicHost string `yaml:"public_host" json:"public_host"`

@@ -14,8 +14,8 @@ func hlsAudio(info *media.StreamInfo) *media.AudioInfo {
 	if a := info.Audio; a != nil && (a.Codec == media.CodecAAC || a.Codec == media.CodecOpus) {
 		return a
 	}
-	if info.AudioAAC != nil {
-		return info.AudioAAC
+	if a := info.AudioAs(media.CodecAAC); a != nil {
+		return a
 	}
 	return info.Audio
 }

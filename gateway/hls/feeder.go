@@ -144,7 +144,7 @@ func (f *feeder) warn(err error) {
 func sameParams(a, b *media.StreamInfo) bool {
 	return a.Codec == b.Codec && a.Width == b.Width && a.Height == b.Height &&
 		bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && bytes.Equal(a.VPS, b.VPS) &&
-		media.SameAudio(a.Audio, b.Audio) && media.SameAudio(a.AudioAAC, b.AudioAAC)
+		media.SameAudio(a.Audio, b.Audio) && media.SameAudio(a.AudioAs(media.CodecAAC), b.AudioAs(media.CodecAAC))
 }
 
 // stream is one muxer and the state needed to feed it.

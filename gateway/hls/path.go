@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
+	"github.com/visiongate/visiongate/media"
 
 	"github.com/visiongate/visiongate/gateway/hub"
 	"github.com/visiongate/visiongate/gateway/output"
@@ -113,7 +114,7 @@ func (p *path) serve(r *hub.Reader, log *slog.Logger) error {
 	f := &feeder{p: p, cfg: p.cfg, log: log}
 	defer f.close()
 	defer p.hub.Want()()
-	defer p.hub.WantAAC()() // sound HLS cannot carry is transcoded meanwhile
+	defer p.hub.WantAudio(media.CodecAAC)() // sound HLS cannot carry is transcoded meanwhile
 	// gohlslib serves no playlist before its first whole segment: start
 	// one now and end it at the shortest length.
 	p.hub.RequestKeyframe()

@@ -3,6 +3,8 @@ package hub
 import (
 	"sync"
 	"time"
+
+	"github.com/visiongate/visiongate/media"
 )
 
 // DefaultGrace is how long a hub stays wanted after its last client left:
@@ -61,15 +63,26 @@ func (h *Hub) Wanted() bool {
 	return !h.onDemand || h.wants > 0 || (!h.lastWant.IsZero() && time.Since(h.lastWant) < h.grace)
 }
 
-// WantAAC registers a client that needs the sound in AAC (LL-HLS): a
-// camera's G.711 or AC-3 is transcoded while one exists. release ends it.
-func (h *Hub) WantAAC() (release func()) { return h.count(&h.aacWants, func() {}) }
+// WantAudio registers a client that needs the sound in codec c (AAC for
+// LL-HLS, Opus for WebRTC): a camera's sound in another codec is
+// transcoded while one exists. release ends it.
+func (h *Hub) WantAudio(c media.Codec) (release func()) {
+	h.mu.Lock()
+	n := h.audioWants[c]
+	if n == nil {
+		n = new(int)
+		h.audioWants[c] = n
+	}
+	h.mu.Unlock()
+	return h.count(n, func() {})
+}
 
-// AACWanted tells the producer whether to transcode the sound to AAC.
-func (h *Hub) AACWanted() bool {
+// AudioWanted tells the producer whether to transcode the sound to c.
+func (h *Hub) AudioWanted(c media.Codec) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.aacWants > 0
+	n := h.audioWants[c]
+	return n != nil && *n > 0
 }
 
 // Wants counts the clients that want the units now.

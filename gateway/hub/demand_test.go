@@ -3,6 +3,8 @@ package hub
 import (
 	"testing"
 	"time"
+
+	"github.com/visiongate/visiongate/media"
 )
 
 // Demand follows clients: a hub on demand is wanted while a client wants
@@ -54,13 +56,13 @@ func TestDemand(t *testing.T) {
 // taken once.
 func TestAACDemandAndKeyframeRequests(t *testing.T) {
 	h := New("a")
-	release := h.WantAAC()
-	if !h.AACWanted() {
+	release := h.WantAudio(media.CodecAAC)
+	if !h.AudioWanted(media.CodecAAC) || h.AudioWanted(media.CodecOpus) {
 		t.Error("AAC not wanted with a client")
 	}
 	release()
 	release()
-	if h.AACWanted() {
+	if h.AudioWanted(media.CodecAAC) {
 		t.Error("AAC still wanted after the release")
 	}
 	if h.TakeKeyframeRequest() {

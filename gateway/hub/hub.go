@@ -40,11 +40,11 @@ type Hub struct {
 	closed  bool
 
 	// demand (demand.go)
-	onDemand bool
-	grace    time.Duration
-	wants    int
-	lastWant time.Time
-	aacWants int
+	onDemand   bool
+	grace      time.Duration
+	wants      int
+	lastWant   time.Time
+	audioWants map[media.Codec]*int
 	// keyframeWanted: a reader asked for an IDR (RequestKeyframe).
 	keyframeWanted bool
 
@@ -55,10 +55,11 @@ type Hub struct {
 // New returns an open hub.
 func New(name string) *Hub {
 	return &Hub{
-		name:      name,
-		grace:     DefaultGrace,
-		infoReady: make(chan struct{}),
-		done:      make(chan struct{}),
+		name:       name,
+		grace:      DefaultGrace,
+		infoReady:  make(chan struct{}),
+		done:       make(chan struct{}),
+		audioWants: map[media.Codec]*int{},
 	}
 }
 

@@ -49,8 +49,11 @@ func (m *Manager) status(e *entry) Status {
 	if a := st.Audio; a != nil {
 		s.Audio = &api.AudioStatus{Codec: string(a.Codec), SampleRate: a.SampleRate, Channels: a.Channels,
 			Transcoding: st.AudioTranscoding}
-		if c := st.AudioConverted; c != nil {
-			s.Audio.TranscodedTo = string(c.Codec)
+		for i, c := range st.AudioConverted {
+			if i > 0 {
+				s.Audio.TranscodedTo += ","
+			}
+			s.Audio.TranscodedTo += string(c)
 		}
 	}
 	if p := st.Publisher; p != nil {

@@ -23,12 +23,20 @@ type audioTrack struct {
 	tb      astiav.Rational
 	last    monotonic
 	silence silence
-	// conv transcodes the camera's sound: into info when replacing, else
-	// into aacInfo (a codec HLS cannot carry), while an output asks.
-	conv       *transcode.AudioEncoder
-	aacInfo    *media.AudioInfo
-	aacLast    monotonic
-	aacSilence silence
+	// conv transcodes the camera's sound into info when replacing.
+	conv *transcode.AudioEncoder
+	// alts are the sound in codecs some outputs need and info is not in
+	// (AAC for LL-HLS, Opus for WebRTC), transcoded while one asks.
+	alts []*altTrack
+}
+
+// altTrack is the camera's sound transcoded for outputs that cannot carry
+// the track's own codec.
+type altTrack struct {
+	info    *media.AudioInfo
+	conv    *transcode.AudioEncoder
+	last    monotonic
+	silence silence
 }
 
 // monotonic keeps a track's timestamps increasing.
@@ -46,8 +54,19 @@ func (m *monotonic) next(pts int64) bool {
 	return true
 }
 
-// hlsCarries tells whether LL-HLS (fMP4) carries a codec as it is.
-func hlsCarries(c media.Codec) bool { return c == media.CodecAAC || c == media.CodecOpus }
+// altCodecs are the codecs a track in codec c is also transcoded to, for
+// the outputs that cannot carry c: LL-HLS carries AAC and Opus, WebRTC
+// Opus and G.711.
+func altCodecs(c media.Codec) []media.Codec {
+	var alts []media.Codec
+	if c != media.CodecAAC && c != media.CodecOpus {
+		alts = append(alts, media.CodecAAC)
+	}
+	if c != media.CodecOpus && c != media.CodecPCMU && c != media.CodecPCMA {
+		alts = append(alts, media.CodecOpus)
+	}
+	return alts
+}
 
 var audioCodecs = map[astiav.CodecID]media.Codec{
 	astiav.CodecIDAac: media.CodecAAC, astiav.CodecIDOpus: media.CodecOpus,
@@ -84,7 +103,8 @@ func (o *output) beginAudio(a transcode.AudioInfo, ok bool, want media.Codec) {
 	}
 	o.stats.audio.Store(o.cameraAudio())
 	o.stats.audioConv.Store(o.convertedAudio())
-	if !media.SameAudio(trackInfo(prev), trackInfo(o.audio)) || !media.SameAudio(aacInfo(prev), aacInfo(o.audio)) {
+	if !media.SameAudio(trackInfo(prev), trackInfo(o.audio)) || !slices.EqualFunc(altInfos(prev), altInfos(o.audio),
+		media.SameAudio) {
 		o.describeAgain = true
 	}
 }
@@ -96,27 +116,37 @@ func (o *output) openAudio(a transcode.AudioInfo, want media.Codec, prev *audioT
 	t := o.audio
 	t.info, t.replace = t.camera, want != "" && want != t.camera.Codec
 	if prev != nil {
-		t.last, t.aacLast = prev.last, prev.aacLast
+		t.last = prev.last
 	}
-	switch {
-	case t.replace:
-		if t.info = o.openConv(a, want, trackInfo(prev)); t.info == nil {
+	if t.replace {
+		if t.conv, t.info = o.openConv(a, want, trackInfo(prev)); t.info == nil {
 			t.info, t.replace = t.camera, false // the camera's sound, then
 		}
-	case !hlsCarries(t.camera.Codec):
-		t.aacInfo = o.openConv(a, media.CodecAAC, aacInfo(prev))
 	}
 	if prev != nil && media.SameAudio(prev.info, t.info) {
 		t.info, t.silence = prev.info, prev.silence
 	}
-	if prev != nil && t.aacInfo != nil && media.SameAudio(prev.aacInfo, t.aacInfo) {
-		t.aacInfo, t.aacSilence = prev.aacInfo, prev.aacSilence
+	for _, c := range altCodecs(t.info.Codec) {
+		old := prev.alt(c)
+		conv, info := o.openConv(a, c, old.infoOrNil())
+		if info == nil {
+			continue
+		}
+		alt := &altTrack{info: info, conv: conv}
+		if old != nil {
+			alt.last = old.last
+			if old.info == info {
+				alt.silence = old.silence
+			}
+		}
+		t.alts = append(t.alts, alt)
 	}
 }
 
-// openConv opens the transcoder to codec and describes its track; nil
-// when it cannot open (logged).
-func (o *output) openConv(a transcode.AudioInfo, codec media.Codec, keep *media.AudioInfo) *media.AudioInfo {
+// openConv opens a transcoder to codec and describes its track (keep,
+// when the same); nil when it cannot open (logged).
+func (o *output) openConv(a transcode.AudioInfo, codec media.Codec, keep *media.AudioInfo) (*transcode.AudioEncoder,
+	*media.AudioInfo) {
 	name := transcode.EncodeAAC
 	if codec == media.CodecOpus {
 		name = transcode.EncodeOpus
@@ -124,18 +154,37 @@ func (o *output) openConv(a transcode.AudioInfo, codec media.Codec, keep *media.
 	enc, err := transcode.NewAudioEncoder(a, name)
 	if err != nil {
 		o.log.Warn("audio: cannot transcode", "to", codec, "err", err)
-		return nil
+		return nil, nil
 	}
-	o.audio.conv = enc
 	info := &media.AudioInfo{Codec: codec, SampleRate: transcode.AudioRate,
 		Channels: transcode.AudioChannels(a.Channels), Config: enc.Config()}
 	if codec == media.CodecOpus {
 		info.Config = nil // Opus needs none: players read the packets' own
 	}
 	if media.SameAudio(keep, info) {
-		return keep
+		return enc, keep
 	}
-	return info
+	return enc, info
+}
+
+// alt is the track's transcoding to c, nil without.
+func (t *audioTrack) alt(c media.Codec) *altTrack {
+	if t == nil {
+		return nil
+	}
+	for _, a := range t.alts {
+		if a.info.Codec == c {
+			return a
+		}
+	}
+	return nil
+}
+
+func (a *altTrack) infoOrNil() *media.AudioInfo {
+	if a == nil {
+		return nil
+	}
+	return a.info
 }
 
 func trackInfo(t *audioTrack) *media.AudioInfo {
@@ -145,22 +194,32 @@ func trackInfo(t *audioTrack) *media.AudioInfo {
 	return t.info
 }
 
-func aacInfo(t *audioTrack) *media.AudioInfo {
+// altInfos describes a track's transcodings.
+func altInfos(t *audioTrack) []*media.AudioInfo {
 	if t == nil {
 		return nil
 	}
-	return t.aacInfo
+	infos := make([]*media.AudioInfo, len(t.alts))
+	for i, a := range t.alts {
+		infos[i] = a.info
+	}
+	return infos
 }
 
-// convertedAudio is the track the transcoder makes, nil without one.
-func (o *output) convertedAudio() *media.AudioInfo {
-	switch {
-	case o.audio == nil || o.audio.conv == nil:
-		return nil
-	case o.audio.replace:
-		return o.audio.info
+// convertedAudio names the codecs the sound is transcoded to: the one
+// replacing the camera's, then those some outputs need.
+func (o *output) convertedAudio() *[]media.Codec {
+	var codecs []media.Codec
+	if o.audio == nil {
+		return &codecs
 	}
-	return o.audio.aacInfo
+	if o.audio.replace {
+		codecs = append(codecs, o.audio.info.Codec)
+	}
+	for _, a := range o.audio.alts {
+		codecs = append(codecs, a.info.Codec)
+	}
+	return &codecs
 }
 
 func (o *output) cameraAudio() *media.AudioInfo {
@@ -171,10 +230,17 @@ func (o *output) cameraAudio() *media.AudioInfo {
 }
 
 func (o *output) closeAudio() {
-	if o.audio != nil && o.audio.conv != nil {
+	if o.audio == nil {
+		return
+	}
+	if o.audio.conv != nil {
 		o.audio.conv.Close()
 		o.audio.conv = nil
 	}
+	for _, a := range o.audio.alts {
+		a.conv.Close()
+	}
+	o.audio.alts = nil
 }
 
 // writeAudio publishes one audio packet while someone wants the units,
@@ -187,27 +253,35 @@ func (o *output) writeAudio(p *astiav.Packet) {
 		o.stats.transcoding.Store(false)
 		return
 	}
-	toAAC := a.aacInfo != nil && o.info.AudioAAC == a.aacInfo && o.hub.AACWanted()
-	o.stats.transcoding.Store(a.conv != nil && (a.replace || toAAC))
-	switch {
-	case a.replace:
-		o.writeConverted(p, a.info, &a.last)
+	if a.replace {
+		o.stats.transcoding.Store(true)
+		o.writeConverted(p, a.conv, a.info, &a.last)
 		return
-	case toAAC:
-		o.writeConverted(p, a.aacInfo, &a.aacLast)
 	}
+	transcoding := false
+	for _, alt := range a.alts {
+		if o.altWanted(alt) {
+			transcoding = true
+			o.writeConverted(p, alt.conv, alt.info, &alt.last)
+		}
+	}
+	o.stats.transcoding.Store(transcoding)
 	pts, ok := o.tl.Follow(p.Pts(), a.tb.Num(), a.tb.Den())
 	if frames := audioFrames(a.camera.Codec, p.Data()); ok && len(frames) > 0 && a.last.next(pts) {
 		o.hub.Publish(&media.AccessUnit{Audio: a.info, Frames: frames, PTS: pts, DTS: pts})
 	}
 }
 
+// altWanted tells whether an output asks for a transcoding that the
+// current stream description carries.
+func (o *output) altWanted(alt *altTrack) bool {
+	return o.info.AudioAs(alt.info.Codec) == alt.info && o.hub.AudioWanted(alt.info.Codec)
+}
+
 // writeConverted transcodes one packet into the track info.
-func (o *output) writeConverted(p *astiav.Packet, info *media.AudioInfo, last *monotonic) {
-	if o.audio.conv == nil {
-		return
-	}
-	err := o.audio.conv.Encode(p, func(frame []byte, apts int64) {
+func (o *output) writeConverted(p *astiav.Packet, conv *transcode.AudioEncoder, info *media.AudioInfo,
+	last *monotonic) {
+	err := conv.Encode(p, func(frame []byte, apts int64) {
 		if pts, ok := o.tl.Follow(apts, 1, transcode.AudioRate); ok && last.next(pts) {
 			o.hub.Publish(&media.AccessUnit{Audio: info, Frames: [][]byte{frame}, PTS: pts, DTS: pts})
 		}
@@ -284,8 +358,10 @@ func (o *output) slateSound(pts int64) {
 	if o.info.Audio == a.info {
 		o.publishSilence(a.info, &a.last, &a.silence, from, pts)
 	}
-	if a.aacInfo != nil && o.info.AudioAAC == a.aacInfo && o.hub.AACWanted() {
-		o.publishSilence(a.aacInfo, &a.aacLast, &a.aacSilence, from, pts)
+	for _, alt := range a.alts {
+		if o.altWanted(alt) {
+			o.publishSilence(alt.info, &alt.last, &alt.silence, from, pts)
+		}
 	}
 }
 

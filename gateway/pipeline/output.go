@@ -322,7 +322,7 @@ func (o *output) describe(ps paramSets, codec media.Codec, w, h int) {
 		base.VPS, base.SPS, base.PPS = o.info.VPS, o.info.SPS, o.info.PPS
 	}
 	if o.audio != nil {
-		base.Audio, base.AudioAAC = o.audio.info, o.audio.aacInfo
+		base.Audio, base.Converted = o.audio.info, altInfos(o.audio)
 	}
 	if ps.sps == nil && base.SPS == nil {
 		return

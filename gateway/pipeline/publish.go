@@ -15,7 +15,9 @@ import (
 var errPublisherLeft = errors.New("publisher left")
 
 // publishing tells whether the source waits for publishers.
-func (p *Pipeline) publishing() bool { return p.opts.URL != nil && p.opts.URL.Kind == config.KindPublish }
+func (p *Pipeline) publishing() bool {
+	return p.opts.URL != nil && p.opts.URL.Kind == config.KindPublish
+}
 
 // openPublished waits for a publisher, showing the slate meanwhile, and
 // opens a session on its stream.

@@ -40,11 +40,11 @@ type Stats struct {
 	Encoding bool
 	// EncoderStarts counts encoder openings: one per demand period.
 	EncoderStarts uint64
-	// Audio is the input's sound, nil without; AudioConverted the track
-	// it is transcoded into (nil without), and AudioTranscoding whether
-	// that runs now.
+	// Audio is the input's sound, nil without; AudioConverted the codecs
+	// it is transcoded into, and AudioTranscoding whether that runs now
+	// (while an output asks).
 	Audio            *media.AudioInfo
-	AudioConverted   *media.AudioInfo
+	AudioConverted   []media.Codec
 	AudioTranscoding bool
 	// Publisher is the connected publisher of a publish source.
 	Publisher *publish.Info
@@ -61,7 +61,7 @@ type stats struct {
 	encStarts   atomic.Uint64
 	transcoding atomic.Bool // the audio transcoder runs
 	audio       atomic.Pointer[media.AudioInfo]
-	audioConv   atomic.Pointer[media.AudioInfo]
+	audioConv   atomic.Pointer[[]media.Codec]
 	publisher   atomic.Pointer[publish.Info]
 
 	mu       sync.Mutex
@@ -145,10 +145,17 @@ func (s *stats) snapshot() Stats {
 		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(),
 		FPSOut:   math.Float64frombits(s.fpsBits.Load()),
 		Decoding: s.decoding.Load(), Encoding: s.encoding.Load(), EncoderStarts: s.encStarts.Load(),
-		Audio: s.audio.Load(), AudioConverted: s.audioConv.Load(), AudioTranscoding: s.transcoding.Load(),
+		Audio: s.audio.Load(), AudioConverted: derefCodecs(s.audioConv.Load()), AudioTranscoding: s.transcoding.Load(),
 		Publisher: s.publisher.Load(),
 	}
 }
 
 // setPublisher records the connected publisher (nil: none).
 func (s *stats) setPublisher(p *publish.Info) { s.publisher.Store(p) }
+
+func derefCodecs(c *[]media.Codec) []media.Codec {
+	if c == nil {
+		return nil
+	}
+	return *c
+}
