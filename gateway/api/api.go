@@ -73,12 +73,10 @@ type InputStatus struct {
 	FPS    float64 `json:"fps,omitempty"`
 }
 
-// AudioStatus describes the input's sound, the codec it is transcoded to
-// (the one the source asks for, or AAC for LL-HLS when the camera's codec
-// is one HLS cannot carry) and whether that transcoding runs now (while
-// someone listens).
-// TranscodedTo lists them, comma-separated: the codec that replaces the
-// camera's, then AAC for LL-HLS and Opus for WebRTC where needed.
+// AudioStatus describes the input's sound, the codecs it is transcoded to
+// (comma-separated: the one the source asks for, then AAC for LL-HLS and
+// Opus for WebRTC where the track's codec cannot go there) and whether a
+// transcoding runs now (while someone listens).
 type AudioStatus struct {
 	Codec        string `json:"codec"`
 	SampleRate   int    `json:"sample_rate"`
