@@ -22,7 +22,9 @@ import (
 	"github.com/visiongate/visiongate/gateway/pictures"
 	"github.com/visiongate/visiongate/gateway/pipeline"
 	"github.com/visiongate/visiongate/gateway/publish"
+	"github.com/visiongate/visiongate/gateway/rtmp"
 	"github.com/visiongate/visiongate/gateway/rtsp"
+	"github.com/visiongate/visiongate/gateway/srt"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
 )
@@ -41,6 +43,8 @@ type App struct {
 	mqtt     *mqttSink
 	manager  *manager.Manager
 	publish  *publish.Broker
+	srt      *srt.Server
+	rtmp     *rtmp.Server
 	// published is the manager once it runs, for publishers that connect
 	// from other goroutines.
 	published atomic.Pointer[manager.Manager]
@@ -76,8 +80,14 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	if err == nil {
 		a.mqtt.forward(a.vision, a.manager.Has)
+		err = a.startPublishing(cfg)
 	}
 	if err != nil {
+		a.closePublishing()
+		if a.manager != nil {
+			a.manager.Close()
+		}
+		a.publish.Close()
 		ln.Close()
 		_ = a.vision.Close()
 		a.mqtt.close()
@@ -136,7 +146,8 @@ func (a *App) listenHTTP(cfg *config.Config) (net.Listener, error) {
 func (a *App) startRTSP(cfg *config.Config) error {
 	a.rtsp = &rtsp.Server{Addr: cfg.RTSP, Log: a.log,
 		UDPRTPAddress: udpAddr(cfg.RTSPRTPAddress), UDPRTCPAddress: udpAddr(cfg.RTSPRTCPAddress),
-		Accounts: rtspAccounts(webAuth(cfg.Auth, nil)), MaxReaders: max(cfg.Limits.ReadersPerSource, 0)}
+		Accounts: rtspAccounts(webAuth(cfg.Auth, nil)), MaxReaders: max(cfg.Limits.ReadersPerSource, 0),
+		Publish: a.publish}
 	a.rtsp.BaseURL = func() string { return "rtsp://" + output.HostPort(cfg.PublicHost, a.RTSPAddr()) }
 	if a.throttle != nil {
 		a.rtsp.Throttle = a.throttle
@@ -150,13 +161,16 @@ func (a *App) startRTSP(cfg *config.Config) error {
 			PerAddress: cfg.Limits.RTSPConnectionsPerAddress, OnAcceptError: a.acceptErrorLogger("rtsp")})
 		return a.rtspLn, nil
 	}
-	a.rtsp.OnFail = func(err error) {
-		select {
-		case a.failed <- err:
-		default:
-		}
-	}
+	a.rtsp.OnFail = a.fail
 	return a.rtsp.Start()
+}
+
+// fail reports a listener that died.
+func (a *App) fail(err error) {
+	select {
+	case a.failed <- err:
+	default:
+	}
 }
 
 func (a *App) acceptErrorLogger(listener string) func(error) {
@@ -221,6 +235,7 @@ func (a *App) Close() error {
 		a.http.Close()
 	}
 	<-a.httpDone
+	a.closePublishing()
 	a.manager.Close()
 	a.publish.Close()
 	_ = a.vision.Close()

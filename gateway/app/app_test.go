@@ -21,6 +21,10 @@ import (
 	"github.com/visiongate/visiongate/internal/testmedia"
 )
 
+// loopbackListeners puts the publish and WebRTC listeners on free
+// loopback ports.
+const loopbackListeners = "rtmp: 127.0.0.1:0\nsrt: 127.0.0.1:0\nwebrtc: {udp: 127.0.0.1:0, tcp: 127.0.0.1:0}\n"
+
 // gateway is an in-process visiongate on loopback ports.
 type gateway struct {
 	*App
@@ -31,7 +35,8 @@ type gateway struct {
 func startGateway(t *testing.T, yaml string) *gateway {
 	t.Helper()
 	rtp, rtcp := testcam.FreeUDPPair(t)
-	head := fmt.Sprintf("http: 127.0.0.1:0\nrtsp: 127.0.0.1:0\nrtsp_rtp_address: 127.0.0.1:%d\nrtsp_rtcp_address: 127.0.0.1:%d\n", rtp, rtcp)
+	head := fmt.Sprintf("http: 127.0.0.1:0\nrtsp: 127.0.0.1:0\nrtsp_rtp_address: 127.0.0.1:%d\nrtsp_rtcp_address: 127.0.0.1:%d\n", rtp, rtcp) +
+		loopbackListeners
 	cfg, err := config.Parse([]byte(head + yaml))
 	if err != nil {
 		t.Fatal(err)

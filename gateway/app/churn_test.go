@@ -148,7 +148,8 @@ func churnCycles(t *testing.T) int {
 func startQuiet(t *testing.T, yaml string) (*gateway, func()) {
 	t.Helper()
 	rtp, rtcp := testcam.FreeUDPPair(t)
-	head := fmt.Sprintf("http: 127.0.0.1:0\nrtsp: 127.0.0.1:0\nrtsp_rtp_address: 127.0.0.1:%d\nrtsp_rtcp_address: 127.0.0.1:%d\n", rtp, rtcp)
+	head := fmt.Sprintf("http: 127.0.0.1:0\nrtsp: 127.0.0.1:0\nrtsp_rtp_address: 127.0.0.1:%d\nrtsp_rtcp_address: 127.0.0.1:%d\n", rtp, rtcp) +
+		loopbackListeners
 	cfg, err := config.Parse([]byte(head + yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -125,7 +125,8 @@ func (l *syncLog) String() string {
 // Issue 13 item 4: credentials in query parameters, and a token used as
 // the user name, appear neither in API answers nor in the logs.
 func TestCredentialsOutsideThePasswordAreMasked(t *testing.T) {
-	cfg, err := config.Parse([]byte("http: 127.0.0.1:0\nrtsp: 127.0.0.1:0\nrtsp_rtp_address: off\nsources: []\n"))
+	cfg, err := config.Parse([]byte("http: 127.0.0.1:0\nrtsp: 127.0.0.1:0\nrtsp_rtp_address: off\nsources: []\n" +
+		loopbackListeners))
 	if err != nil {
 		t.Fatal(err)
 	}

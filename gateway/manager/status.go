@@ -29,6 +29,7 @@ const (
 	StateRetrying = api.StateRetrying
 	StateFailed   = api.StateFailed
 	StateStopped  = api.StateStopped
+	StateWaiting  = api.StateWaiting
 )
 
 // status builds the API view of one entry.

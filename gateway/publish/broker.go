@@ -110,13 +110,21 @@ func (b *Broker) Admit(p Protocol) (release func(), err error) {
 
 // Check tells whether a publisher could publish to name now, without
 // starting it: protocols that negotiate before their first packet ask
-// first (credentials, then the source).
+// first (credentials, the source, then whether another publishes).
 func (b *Broker) Check(name, user, pass string) error {
 	if err := b.Authorize(user, pass); err != nil {
 		return err
 	}
-	_, err := b.policy(name)
-	return err
+	pol, err := b.policy(name)
+	if err != nil || pol.Override {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.slots[name]; s != nil && s.pub != nil {
+		return fmt.Errorf("%w (%s from %s)", ErrBusy, s.pub.info.Protocol, s.pub.info.Remote)
+	}
+	return nil
 }
 
 // policy asks the sources about name. Never under b.mu: the manager

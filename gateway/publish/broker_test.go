@@ -82,10 +82,16 @@ func TestSecondPublisherIsRefusedUnlessOverride(t *testing.T) {
 	if _, err := b.Publish(announce("cam")); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second publisher: %v, want ErrBusy", err)
 	}
+	if err := b.Check("cam", "", ""); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Check while busy: %v, want ErrBusy", err)
+	}
 	if first.Err() != nil {
 		t.Fatalf("the refusal ended the first publisher: %v", first.Err())
 	}
 	old, _ := b.Publish(announce("shared"))
+	if err := b.Check("shared", "", ""); err != nil {
+		t.Fatalf("Check with override: %v", err)
+	}
 	next, err := b.Publish(announce("shared"))
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 )
 
-// handler answers gortsplib's callbacks. Not implementing OnAnnounce and
-// OnRecord makes gortsplib refuse publishing with 501 Not Implemented.
+// handler answers gortsplib's callbacks. It lacks OnAnnounce and OnRecord,
+// which makes gortsplib refuse publishing with 501 Not Implemented;
+// recordHandler adds them when the server takes publishers.
 type handler struct{ s *Server }
 
 // session is the UserData of a reading ServerSession.
@@ -52,13 +53,8 @@ func (h *handler) authorized(conn *gortsplib.ServerConn, req *base.Request) (*ba
 	if len(h.s.Accounts) == 0 {
 		return nil, nil
 	}
-	ip := remoteIP(conn)
-	if th := h.s.Throttle; th != nil {
-		if wait, blocked := th.Blocked(ip); blocked {
-			secs := int((wait + time.Second - 1) / time.Second)
-			return &base.Response{StatusCode: base.StatusServiceUnavailable,
-				Header: base.Header{"Retry-After": base.HeaderValue{strconv.Itoa(secs)}}}, ErrThrottled
-		}
+	if res, err := h.throttled(conn); res != nil {
+		return res, err
 	}
 	var given headers.Authorization
 	offered := given.Unmarshal(req.Header["Authorization"]) == nil && given.Username != ""
@@ -68,9 +64,25 @@ func (h *handler) authorized(conn *gortsplib.ServerConn, req *base.Request) (*ba
 		return nil, nil
 	}
 	if offered && h.s.Throttle != nil {
-		h.s.Throttle.Fail(ip)
+		h.s.Throttle.Fail(remoteIP(conn))
 	}
 	return status(base.StatusUnauthorized), liberrors.ErrServerAuth{}
+}
+
+// throttled answers 503 with Retry-After, and closes the connection, when
+// the Throttle blocks the address.
+func (h *handler) throttled(conn *gortsplib.ServerConn) (*base.Response, error) {
+	th := h.s.Throttle
+	if th == nil {
+		return nil, nil
+	}
+	wait, blocked := th.Blocked(remoteIP(conn))
+	if !blocked {
+		return nil, nil
+	}
+	secs := int((wait + time.Second - 1) / time.Second)
+	return &base.Response{StatusCode: base.StatusServiceUnavailable,
+		Header: base.Header{"Retry-After": base.HeaderValue{strconv.Itoa(secs)}}}, ErrThrottled
 }
 
 // verify checks every account (so that timing does not tell which exists).
@@ -121,6 +133,9 @@ func (h *handler) OnDescribe(
 func (h *handler) OnSetup(
 	ctx *gortsplib.ServerHandlerOnSetupCtx,
 ) (*base.Response, *gortsplib.ServerStream, error) {
+	if _, ok := ctx.Session.UserData().(*recorder); ok {
+		return status(base.StatusOK), nil, nil // its ANNOUNCE checked the publisher
+	}
 	if res, err := h.authorized(ctx.Conn, ctx.Request); res != nil {
 		return res, nil, err
 	}
@@ -161,6 +176,10 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 }
 
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	if rec, ok := ctx.Session.UserData().(*recorder); ok {
+		h.recordEnded(rec, ctx.Error)
+		return
+	}
 	sd, _ := ctx.Session.UserData().(*session)
 	if sd == nil {
 		return

@@ -4,8 +4,12 @@
 // access unit once (H.264 or H.265, RTP payload type 96) and hands the
 // packets to a gortsplib ServerStream, which fans them out to the readers
 // with one bounded write queue per reader: a slow reader loses packets, the
-// others do not notice. Only playback is offered; ANNOUNCE/RECORD are
-// answered 501 Not Implemented by gortsplib.
+// others do not notice.
+//
+// Publishing (ANNOUNCE and RECORD, over TCP or UDP) is offered when
+// Server.Publish is set, and answered 501 Not Implemented otherwise: the
+// path is the publish source's name, the publisher's credentials are the
+// broker's, and its packets go to the broker's publisher (see record.go).
 //
 // UDP: gortsplib serves every UDP reader from one RTP/RTCP listener pair on
 // an even port and the next one. UDPRTPAddress/UDPRTCPAddress name that
@@ -26,6 +30,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/output"
+	// Named push: the tests have a func publish.
+	push "github.com/visiongate/visiongate/gateway/publish"
 )
 
 // Defaults for the zero-valued fields of Server.
@@ -82,6 +88,9 @@ type Server struct {
 	OnFail func(error)
 	// BaseURL, when set, gives the "rtsp://host:port" URLs show.
 	BaseURL func() string
+	// Publish, when set, takes publishers (ANNOUNCE, RECORD) for its
+	// sources; nil refuses them.
+	Publish *push.Broker
 
 	paths output.Paths[*path]
 
@@ -106,7 +115,7 @@ func (s *Server) Start() error {
 	}
 	s.cfg = s.config()
 	srv := &gortsplib.Server{
-		Handler:        &handler{s: s},
+		Handler:        s.newHandler(),
 		RTSPAddress:    s.Addr,
 		WriteQueueSize: s.cfg.writeQueueSize,
 		Listen:         s.Listen,
