@@ -67,7 +67,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log.Info("visiongate running", "http", a.HTTPAddr(), "rtsp", a.RTSPAddr())
+	log.Info("visiongate running", "http", a.HTTPAddr(), "rtsp", a.RTSPAddr(), "rtmp", a.RTMPAddr(), "srt", a.SRTAddr())
 	if *pprofAddr != "" {
 		go servePprof(log, *pprofAddr)
 	}

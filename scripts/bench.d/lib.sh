@@ -65,6 +65,9 @@ gw_config() {
 allow_local_sources: true
 rtsp_rtp_address: "off"
 rtsp_rtcp_address: "off"
+rtmp: 127.0.0.1:0
+srt: 127.0.0.1:0
+webrtc: {udp: 127.0.0.1:0, tcp: 127.0.0.1:0}
 limits: {readers_per_source: 500, http_connections: 5000, http_connections_per_address: -1, rtsp_connections: 5000, rtsp_connections_per_address: -1}
 sources:
 EOF
