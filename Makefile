@@ -10,7 +10,8 @@ ARGS ?=
 # cmd); their goroutines are covered through the packages below.
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./media/... ./gateway/mjpeg/... \
 	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./gateway/mqtt/... \
-	./transcode/... ./web/... ./vision/... ./gateway/api/... ./gateway/output/... ./gateway/pictures/...
+	./transcode/... ./web/... ./vision/... ./gateway/api/... ./gateway/output/... ./gateway/pictures/... \
+	./gateway/publish/... ./gateway/rtmp/... ./gateway/srt/... ./internal/batchconn/...
 
 .PHONY: setup setup-test testdata build run test vet fuzz fuzz-short clean
 
@@ -55,7 +56,9 @@ FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
 	./transcode/:FuzzDecodeCorruptH264 ./media/:FuzzSplitAnnexB \
 	./gateway/pipeline/:FuzzTimelineMonotonic ./gateway/mqtt/:FuzzTopicLevel \
 	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics \
-	./gateway/config/:FuzzMaskURL ./transcode/:FuzzHostileCamera@60x
+	./gateway/config/:FuzzMaskURL ./transcode/:FuzzHostileCamera@60x \
+	./gateway/rtmp/:FuzzRTMPStreamURL ./gateway/rtmp/:FuzzRTMPVideo ./gateway/rtmp/:FuzzRTMPAudio \
+	./gateway/srt/:FuzzParseStreamID ./gateway/srt/:FuzzCheckTS ./internal/batchconn/:FuzzTransfer@300x
 FUZZTIME ?= 60s
 SHORT ?=
 fuzz: setup-test

@@ -25,6 +25,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/rtmp"
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/gateway/srt"
+	"github.com/visiongate/visiongate/internal/batchconn"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
 )
@@ -159,7 +160,9 @@ func (a *App) startRTSP(cfg *config.Config) error {
 		}
 		a.rtspLn = web.LimitListener(ln, web.ConnLimits{Total: cfg.Limits.RTSPConnections,
 			PerAddress: cfg.Limits.RTSPConnectionsPerAddress, OnAcceptError: a.acceptErrorLogger("rtsp")})
-		return a.rtspLn, nil
+		// One write per burst of RTP packets instead of one per packet;
+		// 1 MiB bounds what a slow reader holds beyond gortsplib's queue.
+		return batchconn.Wrap(a.rtspLn, batchconn.Options{MaxPending: 1 << 20}), nil
 	}
 	a.rtsp.OnFail = a.fail
 	return a.rtsp.Start()

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/message"
 
+	"github.com/visiongate/visiongate/gateway/config"
 	"github.com/visiongate/visiongate/gateway/publish"
 	"github.com/visiongate/visiongate/media"
 )
@@ -28,7 +29,7 @@ func (s *Server) handle(nc net.Conn) {
 	log := s.logger().With("remote", nc.RemoteAddr().String())
 	release, err := s.Broker.Admit(publish.RTMP)
 	if err != nil {
-		log.Warn("rtmp: connection refused", "err", err)
+		log.Warn("rtmp: connection refused", "err", logSafe(err))
 		return
 	}
 	defer release()
@@ -308,14 +309,14 @@ func (c *conn) logStart(sel selection) {
 func (c *conn) logEnd(err error) {
 	switch {
 	case c.pub == nil:
-		c.log.Warn("rtmp: connection closed before publishing", "name", c.name, "err", err)
+		c.log.Warn("rtmp: connection closed before publishing", "name", c.name, "err", logSafe(err))
 	case errors.Is(err, io.EOF):
 		c.log.Info("rtmp: publisher left", "name", c.name)
 	case errors.Is(err, publish.ErrTakenOver), errors.Is(err, publish.ErrSourceGone),
 		errors.Is(err, publish.ErrGatewayClosed), errors.Is(err, ErrServerClosed):
-		c.log.Info("rtmp: publisher ended", "name", c.name, "err", err)
+		c.log.Info("rtmp: publisher ended", "name", c.name, "err", logSafe(err))
 	default:
-		c.log.Warn("rtmp: publisher dropped", "name", c.name, "err", err)
+		c.log.Warn("rtmp: publisher dropped", "name", c.name, "err", logSafe(err))
 	}
 }
 
@@ -351,4 +352,13 @@ func mp3Frame(msg message.Message) []byte {
 		}
 	}
 	return nil
+}
+
+// logSafe is an error's text with credentials masked: gortmplib's errors
+// may quote the tcUrl, user and password included.
+func logSafe(err error) string {
+	if err == nil {
+		return ""
+	}
+	return config.MaskURLsIn(err.Error())
 }
