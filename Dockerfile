@@ -1,7 +1,8 @@
 # visiongate: multi-stage build on Debian 12 (bookworm) with the same
 # packages as scripts/setup.sh.
 #   docker build -t visiongate .
-#   docker run --rm -p 8080:8080 -p 8554:8554 -p 8000-8001:8000-8001/udp visiongate
+#   docker run --rm -p 8080:8080 -p 8554:8554 -p 8000-8001:8000-8001/udp \
+#     -p 1935:1935 -p 8890:8890/udp -p 8189:8189/udp -p 8189:8189 visiongate
 
 # hls.js for the web page comes from npm and is embedded in the binary;
 # onnxruntime-node brings ONNX Runtime's CPU library (its install script,
@@ -18,7 +19,7 @@ RUN apt-get update \
       pkg-config gcc g++ make \
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
       libavdevice-dev libavfilter-dev libswresample-dev \
-      libopencv-dev \
+      libopencv-dev libturbojpeg0-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -54,6 +55,7 @@ USER visiongate
 # the state file); sources added through the API name files there.
 RUN mkdir -p /var/lib/visiongate/models
 WORKDIR /var/lib/visiongate
-EXPOSE 8080 8554 8000/udp 8001/udp
+# HTTP, RTSP (+ its UDP pair), RTMP, SRT, WebRTC (one UDP and one TCP port)
+EXPOSE 8080 8554 8000/udp 8001/udp 1935 8890/udp 8189/udp 8189
 ENTRYPOINT ["/usr/local/bin/visiongate"]
 CMD ["--state", "/var/lib/visiongate/state.json"]

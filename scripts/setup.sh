@@ -16,7 +16,7 @@ APT_PACKAGES=(
   pkg-config gcc g++ make ca-certificates
   ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libavdevice-dev libavfilter-dev libswresample-dev
-  libopencv-dev opencv-data
+  libopencv-dev opencv-data libturbojpeg0-dev
 )
 if ((TEST)); then
   APT_PACKAGES+=(chromium fonts-dejavu-core mosquitto python3-onnx python3-numpy)

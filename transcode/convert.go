@@ -33,6 +33,9 @@ func (c *Converter) Convert(src *astiav.Frame) (*astiav.Frame, error) {
 	if src.Width() == c.dstW && src.Height() == c.dstH && src.PixelFormat() == c.dstFmt {
 		return src, nil
 	}
+	if err := checkScalable(src); err != nil {
+		return nil, err
+	}
 	if err := c.ensureContext(src); err != nil {
 		return nil, err
 	}
