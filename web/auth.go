@@ -106,8 +106,8 @@ var readRoutes = regexp.MustCompile(`^/api/v1/sources/[^/]+/(events|detections)$
 // RouteLevel is the level a request path needs.
 func RouteLevel(path string) Level {
 	switch {
-	case path == "/healthz":
-		return LevelNone
+	case path == "/healthz", isWHIP(path):
+		return LevelNone // WHIP checks publish credentials itself
 	case isMediaPath(path), readRoutes.MatchString(path):
 		return LevelRead
 	}
@@ -115,7 +115,15 @@ func RouteLevel(path string) Level {
 }
 
 func isMediaPath(p string) bool {
-	return strings.HasPrefix(p, "/hls/") || strings.HasPrefix(p, "/mjpeg/") || strings.HasPrefix(p, "/snapshot/")
+	return strings.HasPrefix(p, "/hls/") || strings.HasPrefix(p, "/mjpeg/") || strings.HasPrefix(p, "/snapshot/") ||
+		strings.HasPrefix(p, "/webrtc/")
+}
+
+// isWHIP tells a WHIP publishing URL (/webrtc/NAME/whip[/SESSION]), whose
+// handler asks for publish credentials, not read or admin ones.
+func isWHIP(p string) bool {
+	parts := strings.Split(p, "/")
+	return len(parts) >= 4 && len(parts) <= 5 && parts[0] == "" && parts[1] == "webrtc" && parts[3] == "whip"
 }
 
 // middleware refuses requests without the level their route needs: 401
@@ -125,8 +133,8 @@ func isMediaPath(p string) bool {
 func (a Auth) middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		need := RouteLevel(c.Request.URL.Path)
-		if need == LevelNone {
-			return
+		if need == LevelNone || c.Request.Method == http.MethodOptions && isMediaPath(c.Request.URL.Path) {
+			return // a CORS preflight never carries credentials
 		}
 		ip := remoteIP(c.Request.RemoteAddr)
 		if wait, blocked := a.Throttle.Blocked(ip); blocked {

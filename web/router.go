@@ -51,6 +51,8 @@ type Options struct {
 	MaxViewers int
 	// HLS, when set, serves everything under /hls/.
 	HLS http.Handler
+	// WebRTC, when set, serves WHEP and WHIP under /webrtc/.
+	WebRTC http.Handler
 	// Detections, when set, serves a source's detections and events.
 	Detections Detections
 	// Auth, when it has credentials, guards every route but /healthz.
@@ -118,6 +120,9 @@ func NewRouter(o Options) http.Handler {
 	}
 	if o.HLS != nil {
 		r.Any("/hls/*path", gin.WrapH(o.HLS))
+	}
+	if o.WebRTC != nil {
+		r.Any("/webrtc/*path", gin.WrapH(o.WebRTC))
 	}
 	if o.UI {
 		mountUI(r)

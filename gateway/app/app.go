@@ -25,6 +25,7 @@ import (
 	"github.com/visiongate/visiongate/gateway/rtmp"
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/gateway/srt"
+	"github.com/visiongate/visiongate/gateway/webrtc"
 	"github.com/visiongate/visiongate/internal/batchconn"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
@@ -46,6 +47,7 @@ type App struct {
 	publish  *publish.Broker
 	srt      *srt.Server
 	rtmp     *rtmp.Server
+	webrtc   *webrtc.Server
 	// published is the manager once it runs, for publishers that connect
 	// from other goroutines.
 	published atomic.Pointer[manager.Manager]
@@ -69,6 +71,11 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.hls = newHLSServer(cfg.HLS, log)
 	a.hls.BaseURL = a.httpBase(cfg.PublicHost)
 	a.pictures = &pictures.Output{BaseURL: a.hls.BaseURL}
+	var err error
+	if a.webrtc, err = newWebRTC(cfg, a.hls.BaseURL, a.publish, log); err != nil {
+		a.closeOutputs()
+		return nil, fmt.Errorf("webrtc: %w", err)
+	}
 	ln, err := a.listenHTTP(cfg)
 	if err != nil {
 		a.closeOutputs()
@@ -96,7 +103,7 @@ func Start(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.http = a.newHTTPServer(cfg, web.NewRouter(web.Options{Sources: a.manager, Pictures: a.pictures,
-		Detections: a.manager, HLS: a.hls.Handler(), Log: log, UI: true, Auth: webAuth(cfg.Auth, a.throttle),
+		Detections: a.manager, HLS: a.hls.Handler(), WebRTC: a.webrtcHandler(), Log: log, UI: true, Auth: webAuth(cfg.Auth, a.throttle),
 		MaxViewers: max(cfg.Limits.ReadersPerSource, 0), Metrics: a.metrics.Handler(),
 		Models: modelsDir{cfg.ModelsPath()}}))
 	go a.serveHTTP()
@@ -193,7 +200,7 @@ func (a *App) health() map[string]string {
 func (a *App) startManager(cfg *config.Config) error {
 	var err error
 	a.manager, err = manager.New(manager.Options{
-		Config: cfg, Log: a.log, Outputs: output.NewRegistry(a.rtsp, a.hls, a.pictures),
+		Config: cfg, Log: a.log, Outputs: a.outputs(),
 		Vision:  stageFactory(a.vision, cfg),
 		Backoff: pipeline.Backoff{Min: cfg.Reconnect.Min.D, Max: cfg.Reconnect.Max.D},
 		Metrics: sourceSinks{a.metrics, a.mqtt}, Publish: a.publish,
@@ -206,6 +213,9 @@ func (a *App) startManager(cfg *config.Config) error {
 }
 
 func (a *App) closeOutputs() {
+	if a.webrtc != nil {
+		a.webrtc.Close()
+	}
 	a.hls.Close()
 	a.rtsp.Close()
 }

@@ -1,6 +1,7 @@
-// visiongate's page: polls the source list, plays each source over HLS
-// (hls.js, or the browser's own player) or MJPEG, shows detections from the
-// SSE events, and adds and removes sources through the REST API.
+// visiongate's page: polls the source list, plays each source over WebRTC
+// (WHEP), falling back to HLS (hls.js, or the browser's own player) and
+// then MJPEG on its own, shows detections from the SSE events, and adds and
+// removes sources through the REST API.
 'use strict';
 
 const API = '/api/v1/sources';
@@ -12,6 +13,8 @@ const HLS_START_TIMEOUT_MS = 20000; // no picture by then: fall back to MJPEG
 const MAX_EVENT_STREAMS = 2;
 
 const cards = new Map(); // name -> card
+// ?source=NAME shows that source alone (a single-camera view).
+const ONLY = new URLSearchParams(location.search).get('source');
 window.visiongate = { cards }; // for the browser test and the curious
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -30,6 +33,7 @@ async function refresh() {
     setConn(`gateway unreachable (${e.message}); retrying`, true);
     return;
   }
+  if (ONLY) list = list.filter((st) => st.name === ONLY);
   const seen = new Set();
   for (const st of list) {
     seen.add(st.name);
@@ -65,13 +69,13 @@ function createCard(st) {
   $('.name', el).textContent = st.name;
   const card = {
     name: st.name, el, video: $('video', el), img: $('img.mjpeg', el),
-    hls: null, watchdog: 0, mode: '', events: null, detector: null, inputWidth: 0,
+    hls: null, whep: null, latency: 0, watchdog: 0, mode: '', events: null, detector: null, inputWidth: 0,
   };
   card.video.muted = true; // muted video may autoplay everywhere
   card.img.alt = `Live MJPEG of ${st.name}`;
   el.addEventListener('click', (ev) => onCardClick(card, ev));
   $('#sources').append(el);
-  startHLS(card);
+  startWebRTC(card);
   return card;
 }
 
@@ -79,7 +83,8 @@ function onCardClick(card, ev) {
   const btn = ev.target.closest('button[data-action]');
   if (!btn) return;
   switch (btn.dataset.action) {
-    case 'hls': startHLS(card); break;
+    case 'webrtc': startWebRTC(card); break;
+    case 'hls': startHLS(card, ''); break;
     case 'mjpeg': startMJPEG(card, ''); break;
     case 'remove': removeSource(card, btn); break;
     case 'copy': copyOutput(btn); break;
@@ -116,6 +121,14 @@ function updateCard(card, st) {
   if (detector !== card.detector) watchDetections(card, detector);
   else if (detector && !card.events) pollDetections(card);
   if (card.hls && card.hls.latency > 0) showMode(card); // live latency figure
+  if (card.whep) {
+    const whep = card.whep;
+    whep.latency().then((s) => {
+      if (card.whep !== whep) return;
+      card.latency = s;
+      showMode(card);
+    });
+  }
 }
 
 function codecText(c) {
@@ -155,6 +168,12 @@ function dropCard(name) {
 
 function stopPlayer(card) {
   clearTimeout(card.watchdog);
+  if (card.whep) {
+    card.whep.stop();
+    card.whep = null;
+  }
+  card.video.srcObject = null;
+  card.latency = 0;
   if (card.hls) {
     card.hls.destroy();
     card.hls = null;
@@ -165,7 +184,28 @@ function stopPlayer(card) {
   card.img.removeAttribute('src'); // closes the MJPEG connection
 }
 
-function startHLS(card) {
+// startWebRTC plays over WHEP; when WebRTC cannot connect (no UDP or TCP
+// path, ICE failure) or never shows a picture, HLS takes over.
+function startWebRTC(card) {
+  stopPlayer(card);
+  if (!window.RTCPeerConnection || !window.WHEPPlayer) {
+    startHLS(card, 'this browser has no WebRTC');
+    return;
+  }
+  const v = card.video;
+  const whep = new window.WHEPPlayer(`/webrtc/${enc(card.name)}/whep`, v, {
+    onFail: (reason) => { if (card.whep === whep) startHLS(card, reason); },
+  });
+  card.whep = whep;
+  setMode(card, 'webrtc');
+  whep.start();
+  v.play().catch(() => { /* autoplay waits for data */ });
+  card.watchdog = setTimeout(() => {
+    if (card.whep === whep && !(v.currentTime > 0)) whep.fail('WebRTC showed no picture');
+  }, HLS_START_TIMEOUT_MS / 2);
+}
+
+function startHLS(card, reason) {
   stopPlayer(card);
   const url = `/hls/${enc(card.name)}/index.m3u8`;
   const v = card.video;
@@ -183,11 +223,11 @@ function startHLS(card) {
     hls.loadSource(url);
     hls.attachMedia(v);
     card.hls = hls;
-    setMode(card, 'hls.js');
+    setMode(card, 'hls.js', reason);
   } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
     v.onerror = () => startMJPEG(card, 'HLS failed in the native player');
     v.src = url;
-    setMode(card, 'native');
+    setMode(card, 'native', reason);
   } else {
     startMJPEG(card, 'this browser plays no HLS');
     return;
@@ -204,26 +244,29 @@ function startMJPEG(card, reason) {
   let width = box > 640 ? 1280 : 640; // few distinct widths: each is encoded once
   if (card.inputWidth && width > card.inputWidth) width = card.inputWidth;
   card.img.src = `/mjpeg/${enc(card.name)}?width=${width}`;
-  card.fallback = reason;
-  setMode(card, 'mjpeg');
+  setMode(card, 'mjpeg', reason);
 }
 
-function setMode(card, mode) {
+// setMode shows which player runs and, after a fallback, why.
+function setMode(card, mode, reason = '') {
   card.mode = mode;
-  if (mode !== 'mjpeg') card.fallback = '';
+  card.fallback = reason;
   card.el.dataset.mode = mode;
-  const hls = mode !== 'mjpeg';
-  card.video.hidden = !hls;
-  card.img.hidden = hls;
-  $('button[data-action="hls"]', card.el).setAttribute('aria-pressed', String(hls));
-  $('button[data-action="mjpeg"]', card.el).setAttribute('aria-pressed', String(!hls));
+  const video = mode !== 'mjpeg';
+  card.video.hidden = !video;
+  card.img.hidden = video;
+  const pressed = { webrtc: mode === 'webrtc', hls: mode === 'hls.js' || mode === 'native', mjpeg: !video };
+  for (const [action, on] of Object.entries(pressed)) {
+    $(`button[data-action="${action}"]`, card.el).setAttribute('aria-pressed', String(on));
+  }
   showMode(card);
 }
 
 function showMode(card) {
   let text = {
-    'hls.js': 'HLS · hls.js low latency', native: 'HLS · native player', mjpeg: 'MJPEG',
+    webrtc: 'WebRTC', 'hls.js': 'HLS · hls.js low latency', native: 'HLS · native player', mjpeg: 'MJPEG',
   }[card.mode];
+  if (card.whep && card.latency > 0) text += ` · latency ${Math.round(card.latency * 1000)} ms`;
   if (card.hls && card.hls.latency > 0) text += ` · latency ${card.hls.latency.toFixed(1)} s`;
   if (card.fallback) text += ` (${card.fallback})`;
   $('[data-field="mode"]', card.el).textContent = text;
@@ -310,7 +353,7 @@ async function removeSource(card, btn) {
     dropCard(card.name);
     setConn('', false);
   } catch (e) {
-    startHLS(card);
+    startWebRTC(card);
     const err = $('[data-field="last_error"]', card.el);
     err.textContent = `Remove failed: ${e.message}`;
     err.hidden = false;
