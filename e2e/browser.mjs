@@ -3,10 +3,12 @@
 //
 //   node e2e/browser.mjs BASE_URL ARTIFACT_DIR
 //
-// The gateway at BASE_URL must run a source named $VG_SOURCE (default "t")
-// and accept $VG_ADD_URL (a second source) through the API. Prints what it
-// sees, a line HLS_LATENCY_S=<seconds> when hls.js plays, saves page.png
-// (and failure.png on failure) in ARTIFACT_DIR, and exits non-zero on failure.
+// The gateway at BASE_URL must run a source named $VG_SOURCE (default "t",
+// no detector), $VG_HD_SOURCE (default "hd": 1280x720 30 fps with a
+// detector and its overlay) and accept $VG_ADD_URL (a second source) through the API.
+// Prints what it sees, the lines WEBRTC_FPS=, WEBRTC_FIRST_FRAME_MS= and
+// HLS_LATENCY_S=, saves page.png (and failure.png on failure) in
+// ARTIFACT_DIR, and exits non-zero on failure.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,11 +20,13 @@ if (!base || !artifacts) {
   process.exit(2);
 }
 const SOURCE = process.env.VG_SOURCE || 't';
+const HD = process.env.VG_HD_SOURCE || 'hd';
 const ADDED = 'second';
 const ADD_URL = process.env.VG_ADD_URL || 'lavfi:testsrc2=size=320x240:rate=10';
 const SOUND = process.env.VG_SOUND_SOURCE || ''; // a source with sound, if any
 const CHROMIUM = process.env.VG_CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--allow-loopback-in-peer-connection', // the gateway's WebRTC listens on 127.0.0.1 in the tests
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const started = Date.now();
@@ -112,6 +116,12 @@ async function run(page) {
   await page.locator(`${card(SOURCE)}[data-state="running"]`).waitFor({ timeout: 20000 });
   log(`${SOURCE}: running; stats: ${await page.locator(`${card(SOURCE)} .stats`).innerText()}`.replace(/\n/g, ' '));
 
+  // WebRTC plays by default (loopback UDP always passes here).
+  await page.locator(`${card(SOURCE)}[data-mode="webrtc"]`).waitFor({ timeout: 5000 });
+  await videoAdvances(page, SOURCE);
+  log(`${SOURCE}: mode "${await page.locator(`${card(SOURCE)} [data-field="mode"]`).innerText()}"`);
+  await page.click(`${card(SOURCE)} button[data-action="hls"]`);
+
   // HLS must play when the endpoint serves a playlist and hls.js has MSE
   // with H.264. A browser's own HLS player (Safari; Chromium lately) is
   // used only without hls.js, and may play or leave it to MJPEG. Without
@@ -170,6 +180,8 @@ async function run(page) {
 
   await checkDetections(page, ADDED);
   if (SOUND) await soundPlays(page, SOUND);
+  await webrtcMeasured(page.context());
+  await webrtcFallsBack(page.context());
 
   const shot = path.join(artifacts, 'page.png');
   await page.screenshot({ path: shot, fullPage: true });
@@ -185,9 +197,22 @@ async function run(page) {
   check(pageErrors.length === 0, `uncaught page errors: ${pageErrors.join('; ')}`);
 }
 
-// soundPlays: the source's LL-HLS carries sound Chromium decodes next to
-// the picture (the page mutes it; it is decoded all the same).
+// soundPlays: the source's sound reaches Chromium over WebRTC (G.711 as
+// it is: audio samples received), then over LL-HLS (AAC, decoded next to
+// the picture; the page mutes it, it is decoded all the same).
 async function soundPlays(page, name) {
+  await page.locator(`${card(name)}[data-mode="webrtc"]`).waitFor({ timeout: 5000 });
+  await videoAdvances(page, name);
+  const samples = await page.waitForFunction(async (n) => {
+    const pc = window.visiongate.cards.get(n).whep?.pc;
+    let got = 0;
+    if (pc) (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') got = s.totalSamplesReceived || 0;
+    });
+    return got > 0 && got;
+  }, name, { timeout: 20000 });
+  log(`${name}: sound over WebRTC, ${await samples.jsonValue()} samples received`);
+  await page.click(`${card(name)} button[data-action="hls"]`);
   check((await playsOrFallsBack(page, name)) === 'hls', `${name}: HLS did not play`);
   await videoAdvances(page, name);
   const sel = `${card(name)} video`;
@@ -207,6 +232,86 @@ async function checkDetections(page, name) {
     .waitFor({ timeout: 10000 });
   const boxes = await page.locator(`${card(name)} .boxes li`).count();
   log(`${name}: detections API ${api.status}; page shows "${await status.innerText()}", ${boxes} boxes`);
+}
+
+// webrtcMeasured opens the single-source view of the HD source (720p30
+// with a detector) and checks WebRTC there: the first picture within
+// 1.5 s of the offer, at least 25 decoded frames a second, and the picture
+// the annotated one (the detector's clock on a black tag, top left).
+async function webrtcMeasured(ctx) {
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${base}/?source=${HD}`);
+    await page.locator(`${card(HD)}[data-mode="webrtc"]`).waitFor({ timeout: 10000 });
+    const first = await page.waitForFunction((n) => window.visiongate.cards.get(n).whep?.firstFrameMs || 0, HD,
+      { timeout: 10000 });
+    const firstMs = Math.round(await first.jsonValue());
+    const fps = await page.locator(`${card(HD)} video`).evaluate((v) => new Promise((resolve) => {
+      let n = 0;
+      let t0 = 0;
+      const tick = (now) => {
+        if (!t0) t0 = now;
+        else n++;
+        if (now - t0 < 3000) v.requestVideoFrameCallback(tick);
+        else resolve((n * 1000) / (now - t0));
+      };
+      v.requestVideoFrameCallback(tick);
+    }));
+    const size = await page.locator(`${card(HD)} video`).evaluate((v) => `${v.videoWidth}x${v.videoHeight}`);
+    const dark = await tagDarkness(page, HD);
+    console.log(`WEBRTC_FPS=${fps.toFixed(1)}`);
+    console.log(`WEBRTC_FIRST_FRAME_MS=${firstMs}`);
+    log(`${HD}: WebRTC ${size}, first picture ${firstMs} ms after the offer, ${fps.toFixed(1)} fps, ` +
+      `clock tag ${(dark * 100).toFixed(0)}% dark`);
+    check(size === '1280x720', `${HD}: WebRTC picture is ${size}`);
+    check(firstMs <= 1500, `${HD}: first WebRTC picture ${firstMs} ms after the offer, want ≤ 1500`);
+    check(fps >= 25, `${HD}: WebRTC plays ${fps.toFixed(1)} fps, want ≥ 25`);
+    check(dark > 0.5, `${HD}: no detector clock on the WebRTC picture (the tag is ${(dark * 100).toFixed(0)}% dark)`);
+  } finally {
+    await page.close();
+  }
+}
+
+// tagDarkness is the share of dark pixels where the detector's overlay
+// (vision.overlay: the clock and rates on a black tag, top left) runs
+// past testsrc2's own time code, in the card's video: bright colour bars
+// without it.
+function tagDarkness(page, name) {
+  return page.locator(`${card(name)} video`).evaluate((v) => {
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0);
+    const s = Math.max(1, Math.round(v.videoHeight / 360)); // the tag scales with the picture
+    const px = g.getImageData(220 * s, 6 * s, 80 * s, 4 * s).data;
+    let dark = 0;
+    for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] < 120) dark++;
+    return dark / (px.length / 4);
+  });
+}
+
+// webrtcFallsBack: when WebRTC cannot connect (the answer's candidates
+// rewritten to a port nothing listens on, as behind a firewall), the page
+// switches to LL-HLS by itself and says why.
+async function webrtcFallsBack(ctx) {
+  const page = await ctx.newPage();
+  try {
+    await page.route('**/webrtc/*/whep', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const resp = await route.fetch();
+      const body = (await resp.text()).replace(/^(a=candidate:\S+ \d+ \S+ \d+ \S+ )\d+/gm, '$19');
+      return route.fulfill({ response: resp, body });
+    });
+    await page.goto(`${base}/?source=${SOURCE}`);
+    await page.locator(`${card(SOURCE)}[data-mode="hls.js"]`).waitFor({ timeout: 30000 });
+    const mode = await page.locator(`${card(SOURCE)} [data-field="mode"]`).innerText();
+    log(`${SOURCE}: with WebRTC blocked the page says "${mode}"`);
+    check(/WebRTC/.test(mode), `${SOURCE}: the fallback does not say why: "${mode}"`);
+    await videoAdvances(page, SOURCE);
+  } finally {
+    await page.close();
+  }
 }
 
 // measureLatency samples hls.js's own latency estimate (playhead to live

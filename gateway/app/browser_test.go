@@ -18,14 +18,21 @@ const (
 	browserTimeout = 3 * time.Minute
 )
 
-var latencyLine = regexp.MustCompile(`(?m)^HLS_LATENCY_S=([0-9.]+)$`)
+var (
+	latencyLine     = regexp.MustCompile(`(?m)^HLS_LATENCY_S=([0-9.]+)$`)
+	webrtcFPSLine   = regexp.MustCompile(`(?m)^WEBRTC_FPS=([0-9.]+)$`)
+	webrtcFirstLine = regexp.MustCompile(`(?m)^WEBRTC_FIRST_FRAME_MS=([0-9]+)$`)
+)
 
 // The web page in a real browser: Debian's chromium, headless, driven by
 // e2e/browser.mjs (playwright-core). It sees the source listed and playing
-// (HLS, or MJPEG when HLS cannot play), switches to MJPEG and sees the
-// picture change, adds a source through the form and removes it, plays a
-// G.711 camera's sound (AAC in LL-HLS) and saves a screenshot in
-// $VISIONGATE_ARTIFACTS (or a temporary folder).
+// over WebRTC, then HLS (or MJPEG when HLS cannot play), switches to MJPEG
+// and sees the picture change, adds a source through the form and removes
+// it, plays a G.711 camera's sound (over WebRTC, and AAC in LL-HLS), plays
+// a 720p30 source with a detector over WebRTC (first picture ≤ 1.5 s after
+// the offer, ≥ 25 fps, the annotated picture), falls back to LL-HLS when
+// WebRTC cannot connect, and saves a screenshot in $VISIONGATE_ARTIFACTS
+// (or a temporary folder).
 func TestBrowserPage(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -55,7 +62,8 @@ func TestBrowserPage(t *testing.T) {
 		Audio: true, AudioCodec: "pcm_mulaw"})
 	g := startGateway(t, "allow_local_sources: true\napi_local_sources: true\n"+
 		"sources:\n  - name: t\n    url: \"lavfi:testsrc2=size=640x360:rate=25\"\n"+
-		"  - name: sound\n    url: file://"+sound+"\n")
+		"  - name: sound\n    url: file://"+sound+"\n"+
+		"  - name: hd\n    url: \"lavfi:testsrc2=size=1280x720:rate=30\"\n    vision: {detector: motion, overlay: true}\n")
 	g.waitRunning("t", 15*time.Second)
 
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
@@ -75,6 +83,9 @@ func TestBrowserPage(t *testing.T) {
 	t.Logf("e2e/browser.mjs:\n%s", out)
 	if m := latencyLine.FindSubmatch(out); m != nil {
 		t.Logf("HLS latency reported by hls.js in Chromium: %s s", m[1])
+	}
+	if fps, first := webrtcFPSLine.FindSubmatch(out), webrtcFirstLine.FindSubmatch(out); fps != nil && first != nil {
+		t.Logf("WebRTC in Chromium, 720p30 with a detector: %s fps, first picture %s ms after the offer", fps[1], first[1])
 	}
 	t.Logf("screenshot: %s", filepath.Join(artifacts, "page.png"))
 }

@@ -200,8 +200,9 @@ function startWebRTC(card) {
   setMode(card, 'webrtc');
   whep.start();
   v.play().catch(() => { /* autoplay waits for data */ });
-  card.watchdog = setTimeout(() => {
-    if (card.whep === whep && !(v.currentTime > 0)) whep.fail('WebRTC showed no picture');
+  card.watchdog = setTimeout(async () => {
+    if (card.whep !== whep || v.currentTime > 0) return;
+    whep.fail(`WebRTC showed no picture (${await whep.describe()})`);
   }, HLS_START_TIMEOUT_MS / 2);
 }
 

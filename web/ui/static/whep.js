@@ -29,7 +29,11 @@ class WHEPPlayer {
       const stream = new MediaStream();
       pc.ontrack = (ev) => {
         stream.addTrack(ev.track);
+        if (this.video.srcObject === stream) return;
         this.video.srcObject = stream;
+        // play() explicitly: Chromium leaves autoplay of a muted video
+        // paused while it is off screen.
+        this.video.play().catch(() => {});
       };
       pc.onconnectionstatechange = () => {
         if (pc.connectionState === 'failed') this.fail('WebRTC connection failed');
@@ -77,12 +81,24 @@ class WHEPPlayer {
     this.onFail(reason);
   }
 
+  // stop ends the session: DELETE first, so the server ends it knowingly
+  // instead of noticing the connection close.
   stop() {
     clearTimeout(this.timer);
-    if (this.pc) this.pc.close();
-    this.pc = null;
     if (this.session) fetch(this.session, { method: 'DELETE' }).catch(() => {});
     this.session = '';
+    if (this.pc) this.pc.close();
+    this.pc = null;
+  }
+
+  // describe says how far the session got, for a fallback's reason.
+  async describe() {
+    if (!this.pc) return 'no connection';
+    let frames = 0;
+    (await this.pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded || 0;
+    });
+    return `${this.pc.connectionState}, ${frames} frames decoded`;
   }
 
   // latency estimates the delay the viewer adds: the jitter buffer's
