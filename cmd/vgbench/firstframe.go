@@ -29,6 +29,9 @@ type firstResult struct {
 	Units        int     `json:"units"`          // access units it took
 	Width        int     `json:"width"`
 	Height       int     `json:"height"`
+	// StartUnixMS is the wall clock at the first request (ms since the
+	// epoch), for a script that times from an event in another process.
+	StartUnixMS float64 `json:"start_unix_ms"`
 }
 
 // cmdFirstFrame is one new reader of an RTSP or LL-HLS output: it
@@ -70,6 +73,9 @@ type stopwatch struct {
 
 func ms(d time.Duration) float64 { return round2(float64(d) / 1e6) }
 
+// unixMS is t in ms since the epoch (µs precision: exact in a float64).
+func unixMS(t time.Time) float64 { return float64(t.UnixMicro()) / 1e3 }
+
 // unit feeds one access unit and says whether the first picture came.
 func (s *stopwatch) unit(w *frameWaiter, nalus [][]byte) (bool, error) {
 	if w.Units == 0 {
@@ -87,7 +93,8 @@ func (s *stopwatch) unit(w *frameWaiter, nalus [][]byte) (bool, error) {
 // first picture decodes. Decoding runs in gortsplib's reader goroutine:
 // a player pays that time too.
 func firstFrameRTSP(ctx context.Context, url string) (firstResult, error) {
-	sw := stopwatch{start: time.Now(), r: firstResult{Kind: "rtsp"}}
+	t0 := time.Now()
+	sw := stopwatch{start: t0, r: firstResult{Kind: "rtsp", StartUnixMS: unixMS(t0)}}
 	u, err := base.ParseURL(url)
 	if err != nil {
 		return sw.r, err
@@ -156,7 +163,8 @@ func firstFrameRTSP(ctx context.Context, url string) (firstResult, error) {
 // one listed (or, when none is, the part the preload hint names, then the
 // next ones) until a picture decodes.
 func firstFrameHLS(ctx context.Context, client *http.Client, index string) (firstResult, error) {
-	sw := stopwatch{start: time.Now(), r: firstResult{Kind: "hls"}}
+	t0 := time.Now()
+	sw := stopwatch{start: t0, r: firstResult{Kind: "hls", StartUnixMS: unixMS(t0)}}
 	body, err := get(ctx, client, index)
 	if err != nil {
 		return sw.r, err

@@ -14,7 +14,7 @@
 //	    the bench camera alone (every frame sent, looped) until SIGTERM.
 //	vgbench firstframe -rtsp URL | -hls URL [-timeout 15s]
 //	    one new reader: prints ms from its first request to its first
-//	    decoded picture (JSON).
+//	    decoded picture, and the wall clock at that request (JSON).
 package main
 
 import (

@@ -165,6 +165,15 @@ func TestPublisherLeavesAndReturns(t *testing.T) {
 	g.waitReaders("back", "rtsp", 1, 5*time.Second)
 	pub.stop()
 	g.waitState("back", manager.StateWaiting, 10*time.Second)
+	// A reader joining while the publisher is away sees the card at once:
+	// its first keyframe does not wait for the encoder's next GOP.
+	joined, err := testcam.Read(g.rtspURL("back"), "tcp", 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joined.KeyAfter == 0 || joined.KeyAfter > 2*time.Second {
+		t.Errorf("a reader joining during the gap got its first keyframe after %v, want ≤ 2 s", joined.KeyAfter)
+	}
 	before := g.status("back").FramesIn
 	startPublisher(t, k, k.url(g, "back", "", ""))
 	g.waitFramesAfter("back", before+25, 15*time.Second)

@@ -96,6 +96,7 @@ func (o *output) slateTick(s *slate, frame *astiav.Frame, now time.Time) bool {
 	}
 	pts := o.tl.Advance(slateInterval.Milliseconds() * media.ClockRate / 1000)
 	frame.SetPts(pts)
+	frame.SetPictureType(o.slatePictureType(now))
 	o.tap.offer(frame, pts)
 	if err := o.enc.SendFrame(frame); err != nil {
 		o.log.Warn("slate", "err", err)
@@ -104,6 +105,21 @@ func (o *output) slateTick(s *slate, frame *astiav.Frame, now time.Time) bool {
 	_ = o.drainEncoder(false)
 	o.slateSound(pts)
 	return true
+}
+
+// slatePictureType makes a slate frame an IDR when a new reader asks for
+// one, and once a keyframe interval: the encoder counts its GOP in frames
+// of the video's rate, which at the slate's rate would space keyframes
+// fifteen times further apart.
+func (o *output) slatePictureType(now time.Time) astiav.PictureType {
+	if t := o.pictureType(); t == astiav.PictureTypeI {
+		return t
+	}
+	if now.Sub(o.lastForcedIDR) < o.cfg.Keyint.D {
+		return astiav.PictureTypeNone
+	}
+	o.lastForcedIDR = now
+	return astiav.PictureTypeI
 }
 
 func (o *output) drawSlate(frame *astiav.Frame, now time.Time) error {

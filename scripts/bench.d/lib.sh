@@ -83,7 +83,9 @@ gw_source() {
 }
 
 # start_gateway CONFIG LOG: runs bin/visiongate on kernel-chosen loopback
-# ports; sets VG_PID, VG_HTTP and VG_RTSP.
+# ports; sets VG_PID, VG_HTTP, VG_RTSP, and the publish listeners VG_RTMP
+# and VG_SRT (empty when the config turns them off).
+# shellcheck disable=SC2034 # the VG_* variables are read by the parts
 start_gateway() {
   local cfg=$1 logf=$2 i line
   rm -f "$logf" # else the loop below can read the last run's address before the child truncates it
@@ -99,6 +101,8 @@ start_gateway() {
   [ -n "$line" ] || die "visiongate did not start in 15 s; see $logf"
   VG_HTTP=$(grep -o 'http=[^ ]*' <<<"$line" | cut -d= -f2)
   VG_RTSP=$(grep -o 'rtsp=[^ ]*' <<<"$line" | cut -d= -f2)
+  VG_RTMP=$(grep -o 'rtmp=[^ ]*' <<<"$line" | cut -d= -f2 | tr -d '"' || true) # rtmp="" when off
+  VG_SRT=$(grep -o 'srt=[^ ]*' <<<"$line" | cut -d= -f2 | tr -d '"' || true)
 }
 
 stop_gateway() { stop_pid "$VG_PID"; }

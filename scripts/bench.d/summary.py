@@ -86,6 +86,17 @@ if od:
     rows.append(("7. first decoded frame, new RTSP / LL-HLS reader, on demand (always encoding)",
                  "%.0f / %.0f ms (%.0f / %.0f)" % (ff["rtsp_on_demand"], ff["hls_on_demand"], ff["rtsp_always_on"],
                                                   ff["hls_always_on"]), "< 1000 ms", verdict(worst < 1000)))
+pu = load("push")
+if pu:
+    c, q, d, ff = pu["cores"], pu["ratio_to_pulled"], pu["decoded_fps"], pu["first_frame_ms"]
+    slowest = min(v for v in d.values() if v is not None)
+    rows.append(("8. CPU per 720p30 stream pushed over RTSP / RTMP / SRT, ratio to the same pulled over RTSP",
+                 "%.2f / %.2f / %.2f (%.3f / %.3f / %.3f vs %.3f cores); decoded at ≥ %.1f fps" % (
+                     q["rtsp"], q["rtmp"], q["srt"], c["rtsp"], c["rtmp"], c["srt"], c["pull"], slowest),
+                 "every input at full rate (≥ 28.5 fps)", verdict(slowest >= 28.5)))
+    rows.append(("8. publish to a new RTSP reader's first decoded picture, RTSP / RTMP / SRT",
+                 "%.0f / %.0f / %.0f ms" % (ff["rtsp"], ff["rtmp"], ff["srt"]), "none set (RTMP: about 2 s to name tracks)",
+                 "–"))
 
 with open(os.path.join(out, "README-table.md"), "w") as w:
     w.write("## Benchmark results\n\n")
@@ -95,7 +106,7 @@ with open(os.path.join(out, "README-table.md"), "w") as w:
     w.write("| target | result | goal | met |\n|---|---|---|---|\n")
     for row in rows:
         w.write("| %s | %s | %s | %s |\n" % row)
-    for part in ("transcode", "capacity", "flask", "latency", "fanout", "vision", "ondemand"):
+    for part in ("transcode", "capacity", "flask", "latency", "fanout", "vision", "ondemand", "push"):
         path = os.path.join(out, part + ".md")
         try:
             with open(path) as f:
