@@ -55,9 +55,11 @@ func (p *Pipeline) openPublished(ctx context.Context) (inputSession, error) {
 func (p *Pipeline) publishedInput(ctx context.Context, pub *publish.Publisher) (demuxer, error) {
 	info, src := pub.Info(), p.opts.Source
 	if info.Container != "" {
+		// A publisher streams from its first packet: a short probe finds
+		// the tracks (the default second of it delays the first picture).
 		return transcode.OpenInput(ctx, transcode.InputOptions{Reader: pub, Format: info.Container,
 			Whitelist: "none", ConnectTimeout: src.ConnectTimeout.D, ReadTimeout: src.ReadTimeout.D,
-			Audio: src.AudioOn()})
+			Audio: src.AudioOn(), Options: map[string]string{"analyzeduration": "300000"}})
 	}
 	audio := info.Audio
 	if !src.AudioOn() {
