@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # Part 5, fan-out: visiongate's CPU (cores: CPU seconds / wall over the
 # window) on one 1280x720 30 fps source (the looped file, vision off) with
-# 1 RTSP reader, then with 100 RTSP + 50 MJPEG + 20 LL-HLS readers, then
-# (to show where the cost goes) 100 RTSP + 20 LL-HLS without MJPEG. The
+# 1 RTSP reader, then 1 RTSP reader and 1 full-size MJPEG viewer (the
+# first viewer's cost: a JPEG encode per frame), then 100 RTSP + 50 MJPEG
+# + 20 LL-HLS readers, then (to show where the cost goes) 100 RTSP + 20
+# LL-HLS without MJPEG. The
 # readers are `vgbench readers`, another process: RTSP clients over TCP
 # that count packets, MJPEG clients that read and discard parts, HLS
 # clients that fetch each part as it completes. Ratios are taken run by
@@ -39,7 +41,7 @@ print(", ".join("%d %s at %.1f fps median (min %.1f, %d receiving%s)" % (v["read
 part_fanout() {
   FAN_WIN=${FAN_WIN:-$([ "$QUICK" = 1 ] && echo 6 || echo 10)}
   log "== part 5: fan-out (${FAN_WIN}s windows, $RUNS runs)"
-  local i cfg="$OUT/fanout.yaml" one=() many=() nomj=() r_many=() r_nomj=() fps_one=() fps_many=() rtsp hls mjpeg
+  local i cfg="$OUT/fanout.yaml" one=() onemj=() d_mj=() many=() nomj=() r_many=() r_nomj=() fps_one=() fps_many=() rtsp hls mjpeg
   for ((i = 1; i <= RUNS; i++)); do
     log " run $i"
     gw_config "$cfg"
@@ -49,6 +51,8 @@ part_fanout() {
     rtsp="rtsp://$VG_RTSP/cam" hls="http://$VG_HTTP/hls/cam/index.m3u8" mjpeg="http://$VG_HTTP/mjpeg/cam"
     fan_phase one -rtsp "$rtsp" -rtsp-n 1
     one+=("$P_CPU"); fps_one+=("$P_FPS")
+    fan_phase onemjpeg -rtsp "$rtsp" -rtsp-n 1 -mjpeg "$mjpeg" -mjpeg-n 1
+    onemj+=("$P_CPU"); d_mj+=("$(calc "${onemj[-1]} - ${one[-1]}")")
     fan_phase many -rtsp "$rtsp" -rtsp-n 100 -mjpeg "$mjpeg" -mjpeg-n 50 -hls "$hls" -hls-n 20
     many+=("$P_CPU"); fps_many+=("$P_FPS")
     fan_phase nomjpeg -rtsp "$rtsp" -rtsp-n 100 -hls "$hls" -hls-n 20
@@ -65,13 +69,15 @@ part_fanout() {
     echo "| readers | CPU cores | ratio to 1 reader |"
     echo "|---|---|---|"
     printf '| 1 RTSP | %.3f (%s) | 1 |\n' "$(median "${one[@]}")" "$(spread "${one[@]}")"
+    printf '| 1 RTSP + 1 MJPEG (1280 wide) | %.3f (%s) | first MJPEG viewer +%.3f cores (%s) |\n' "$(median "${onemj[@]}")" \
+      "$(spread "${onemj[@]}")" "$(median "${d_mj[@]}")" "$(SPREAD_FMT=%.3f spread "${d_mj[@]}")"
     printf '| 100 RTSP + 50 MJPEG + 20 LL-HLS | %.3f (%s) | %.2f (%s) |\n' "$(median "${many[@]}")" "$(spread "${many[@]}")" \
       "$(median "${r_many[@]}")" "$(SPREAD_FMT=%.2f spread "${r_many[@]}")"
     printf '| 100 RTSP + 20 LL-HLS (no MJPEG) | %.3f (%s) | %.2f (%s) |\n' "$(median "${nomj[@]}")" "$(spread "${nomj[@]}")" \
       "$(median "${r_nomj[@]}")" "$(SPREAD_FMT=%.2f spread "${r_nomj[@]}")"
   } >"$OUT/fanout.md"
-  printf '{"window_s":%s,"runs":%s,"cpu_one_reader":%s,"cpu_170_readers":%s,"cpu_120_readers_no_mjpeg":%s,"ratio_median":%s,"ratio_no_mjpeg_median":%s,"per_run":{"one":%s,"many":%s,"no_mjpeg":%s,"ratio":%s,"ratio_no_mjpeg":%s,"source_fps_one":%s,"source_fps_many":%s}}\n' \
-    "$FAN_WIN" "$RUNS" "$(median "${one[@]}")" "$(median "${many[@]}")" "$(median "${nomj[@]}")" \
+  printf '{"window_s":%s,"runs":%s,"cpu_one_reader":%s,"first_mjpeg_viewer_cores":%s,"cpu_170_readers":%s,"cpu_120_readers_no_mjpeg":%s,"ratio_median":%s,"ratio_no_mjpeg_median":%s,"per_run":{"one":%s,"many":%s,"no_mjpeg":%s,"ratio":%s,"ratio_no_mjpeg":%s,"source_fps_one":%s,"source_fps_many":%s}}\n' \
+    "$FAN_WIN" "$RUNS" "$(median "${one[@]}")" "$(median "${d_mj[@]}")" "$(median "${many[@]}")" "$(median "${nomj[@]}")" \
     "$(median "${r_many[@]}")" "$(median "${r_nomj[@]}")" "$(jarr "${one[@]}")" "$(jarr "${many[@]}")" \
     "$(jarr "${nomj[@]}")" "$(jarr "${r_many[@]}")" "$(jarr "${r_nomj[@]}")" \
     "$(jarr "${fps_one[@]}")" "$(jarr "${fps_many[@]}")" >"$OUT/fanout.json"
