@@ -18,6 +18,7 @@ import (
 // latencyOpts are the flags of `vgbench latency`.
 type latencyOpts struct {
 	bin, clip, dir, phases string
+	node, script, mediamtx string // the browser phases (browser.go)
 	fps                    int
 	settle, window         time.Duration
 }
@@ -25,20 +26,26 @@ type latencyOpts struct {
 // phaseResult is one output's latency over one window.
 type phaseResult struct {
 	latencyStats
-	FPS   float64 `json:"fps"`
-	Error string  `json:"error,omitempty"`
+	FPS     float64      `json:"fps"`
+	Error   string       `json:"error,omitempty"`
+	Browser *browserInfo `json:"browser,omitempty"`
 }
 
 // cmdLatency: the bench camera feeds a visiongate it starts (RTSP over
-// TCP, vision off), and one reader at a time (RTSP, MJPEG, LL-HLS) records
-// when each frame arrives; frames are matched to the camera's send log.
+// TCP, vision off), and one reader at a time (RTSP, MJPEG, LL-HLS; or
+// Chromium playing a page, browser.go) records when each frame arrives;
+// frames are matched to the camera's send log.
 func cmdLatency(args []string) error {
 	var o latencyOpts
 	fs := flag.NewFlagSet("latency", flag.ExitOnError)
 	fs.StringVar(&o.bin, "bin", "bin/visiongate", "visiongate binary")
 	fs.StringVar(&o.clip, "clip", "", "Annex B H.264 clip with AUDs and the frame code (scripts/bench makes it)")
 	fs.StringVar(&o.dir, "dir", os.TempDir(), "where the config and the gateway log go")
-	fs.StringVar(&o.phases, "phases", "rtsp,mjpeg,hls", "outputs to measure, one after the other")
+	fs.StringVar(&o.phases, "phases", "rtsp,mjpeg,hls", "outputs to measure, one after the other: rtsp, mjpeg, hls, "+
+		"webrtc-browser, hls-browser, mjpeg-browser, mediamtx-webrtc")
+	fs.StringVar(&o.node, "node", "node", "node, for the browser phases")
+	fs.StringVar(&o.script, "script", "e2e/latency.mjs", "the browser phases' script")
+	fs.StringVar(&o.mediamtx, "mediamtx", "", "MediaMTX binary, for the mediamtx-webrtc phase")
 	fs.IntVar(&o.fps, "fps", 30, "camera frame rate (must divide 90000)")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "reader warm-up before each window (not counted)")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "measurement window per output")
@@ -52,6 +59,11 @@ func cmdLatency(args []string) error {
 	}
 	phases := strings.Split(o.phases, ",")
 	total := 40*time.Second + time.Duration(len(phases)+1)*(o.settle+o.window)
+	for _, ph := range phases {
+		if browserPhases[ph] != "" {
+			total += 60 * time.Second // the browser's start and the player's first picture
+		}
+	}
 	cam, err := startCamera(aus, o.fps, newSchedule(int(total.Seconds())*o.fps))
 	if err != nil {
 		return err
@@ -83,8 +95,10 @@ func cmdLatency(args []string) error {
 func startLatencyGateway(o latencyOpts, camURL string) (*gateway, error) {
 	cfg := filepath.Join(o.dir, "latency.yaml")
 	// on_demand false: latency is a steady-state figure, and waitFrames
-	// needs frames published before any reader comes.
-	yaml := fmt.Sprintf("rtsp_rtp_address: \"off\"\nrtsp_rtcp_address: \"off\"\nsources:\n"+
+	// needs frames published before any reader comes. Every listener on
+	// a kernel-chosen loopback port: other benches may run beside it.
+	yaml := fmt.Sprintf("rtsp_rtp_address: \"off\"\nrtsp_rtcp_address: \"off\"\n"+
+		"rtmp: 127.0.0.1:0\nsrt: 127.0.0.1:0\nwebrtc: {udp: 127.0.0.1:0, tcp: 127.0.0.1:0}\nsources:\n"+
 		"  - name: lat\n    url: %q\n    transport: tcp\n    on_demand: false\n", camURL)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		return nil, err
@@ -103,6 +117,9 @@ func startLatencyGateway(o latencyOpts, camURL string) (*gateway, error) {
 // runPhase reads one output for settle+window and matches the frames
 // that arrived in the window.
 func runPhase(name string, o latencyOpts, gw *gateway, cam *camera, clipLen int) phaseResult {
+	if browserPhases[name] != "" {
+		return runBrowserPhase(name, o, gw, cam, clipLen)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.settle+o.window)
 	defer cancel()
 	winStart := now() + int64(o.settle)

@@ -5,6 +5,9 @@
 //	    a bench camera (gortsplib server) feeds a visiongate it starts;
 //	    readers of its RTSP, MJPEG and LL-HLS outputs time each frame from
 //	    the camera's send to its arrival; prints JSON with p50/p95/p99.
+//	    -phases webrtc-browser,hls-browser,mjpeg-browser,mediamtx-webrtc
+//	    [-mediamtx BIN] time decoded pictures in Chromium instead
+//	    (e2e/latency.mjs; browser.go).
 //	vgbench readers [-rtsp URL -rtsp-n N] [-mjpeg URL -mjpeg-n N]
 //	    [-hls URL -hls-n N] [-warm 3s -window 10s -marks DIR]
 //	    many readers in one process; prints frames per second per reader.

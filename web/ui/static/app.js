@@ -214,6 +214,7 @@ function startHLS(card, reason) {
     const hls = new window.Hls({
       lowLatencyMode: true,
       backBufferLength: 10,
+      maxLiveSyncPlaybackRate: 1.5, // catch up with the live edge after a stall
       manifestLoadingTimeOut: 20000, // the server holds a playlist until it is ready
     });
     hls.on(window.Hls.Events.ERROR, (_, d) => {
