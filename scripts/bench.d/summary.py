@@ -61,6 +61,17 @@ if lat and lat["rtsp"]["p50_ms"] is not None:
     p50, p99 = lat["rtsp"]["p50_ms"], lat["rtsp"]["p99_ms"]
     rows.append(("4. RTSP → RTSP latency p50 / p99", "%s / %s ms (MJPEG p50 %s, LL-HLS p50 %s)" % (
         p50, p99, lat["mjpeg"]["p50_ms"], lat["hls"]["p50_ms"]), "≤ 50 / ≤ 150 ms", verdict(p50 <= 50 and p99 <= 150)))
+if lat and lat.get("webrtc-browser", {}).get("p50_ms") is not None:
+    w = lat["webrtc-browser"]
+    p50, p99 = w["p50_ms"], w["p99_ms"]
+
+    def p50_of(k):
+        v = lat.get(k, {}).get("p50_ms")
+        return "%s ms" % v if v is not None else "n/a"
+    rows.append(("4. camera → WebRTC → picture presented in Chromium, p50 / p99",
+                 "%s / %s ms at %s fps (page's LL-HLS p50 %s, MJPEG p50 %s; MediaMTX WebRTC p50 %s)" % (
+                     p50, p99, w["fps"], p50_of("hls-browser"), p50_of("mjpeg-browser"), p50_of("mediamtx-webrtc")),
+                 "≤ 150 / ≤ 300 ms", verdict(p50 <= 150 and p99 <= 300)))
 fo = load("fanout")
 if fo:
     r = fo["ratio_median"]
@@ -97,6 +108,20 @@ if pu:
     rows.append(("8. publish to a new RTSP reader's first decoded picture, RTSP / RTMP / SRT",
                  "%.0f / %.0f / %.0f ms" % (ff["rtsp"], ff["rtmp"], ff["srt"]), "none set (RTMP: about 2 s to name tracks)",
                  "–"))
+pe = load("peers")
+if pe:
+    m, t, f = pe["per_reader_pct_core"], pe["transcode"], pe["hundred_readers_fps"]
+    r = pe["per_reader_ratio_median"]
+    rows.append(("9. CPU per extra RTSP/TCP reader of a relayed 720p30 camera (1 → 100 readers), visiongate / MediaMTX %s"
+                 % pe["mediamtx_version"], "%s (%.3f vs %.3f %% of a core; slowest reader %.1f / %.1f fps)" % (
+                     "n/a" if r is None else "%.2f" % r, m["visiongate"], m["mediamtx"], f["visiongate"]["slowest"],
+                     f["mediamtx"]["slowest"]), "none set (side by side)", "–"))
+    r = t["ratio_median"]
+    rows.append(("9. transcoding with 1 RTSP reader, visiongate / `ffmpeg` CLI (decode + libx264 to null), same camera",
+                 "%.3f (%.3f vs %.3f cores; %.1f vs %.1f fps; per frame %.3f)" % (
+                     r, t["visiongate_cores"], t["ffmpeg_cores"], t["visiongate_fps_out"], t["ffmpeg_fps"],
+                     t["ratio_per_frame_median"]),
+                 "≤ 1.05", verdict(r <= 1.05)))
 
 with open(os.path.join(out, "README-table.md"), "w") as w:
     w.write("## Benchmark results\n\n")
@@ -106,7 +131,7 @@ with open(os.path.join(out, "README-table.md"), "w") as w:
     w.write("| target | result | goal | met |\n|---|---|---|---|\n")
     for row in rows:
         w.write("| %s | %s | %s | %s |\n" % row)
-    for part in ("transcode", "capacity", "flask", "latency", "fanout", "vision", "ondemand", "push"):
+    for part in ("transcode", "capacity", "flask", "latency", "fanout", "vision", "ondemand", "push", "peers"):
         path = os.path.join(out, part + ".md")
         try:
             with open(path) as f:
