@@ -11,7 +11,7 @@ ARGS ?=
 RACE_PKGS := ./gateway/config/... ./gateway/hub/... ./media/... ./gateway/mjpeg/... \
 	./gateway/rtsp/... ./gateway/hls/... ./gateway/manager/... ./gateway/pipeline/... ./gateway/mqtt/... \
 	./transcode/... ./web/... ./vision/... ./gateway/api/... ./gateway/output/... ./gateway/pictures/... \
-	./gateway/publish/... ./gateway/rtmp/... ./gateway/srt/... ./internal/batchconn/...
+	./gateway/publish/... ./gateway/rtmp/... ./gateway/srt/... ./internal/batchconn/... ./gateway/webrtc/...
 
 .PHONY: setup setup-test testdata build run test vet fuzz fuzz-short clean
 
@@ -58,7 +58,8 @@ FUZZERS := ./web/:FuzzCreateSource ./gateway/config/:FuzzParseSourceURL \
 	./vision/track/:FuzzTrackerUpdate ./vision/analytics/:FuzzAnalytics \
 	./gateway/config/:FuzzMaskURL ./transcode/:FuzzHostileCamera@60x \
 	./gateway/rtmp/:FuzzRTMPStreamURL ./gateway/rtmp/:FuzzRTMPVideo ./gateway/rtmp/:FuzzRTMPAudio \
-	./gateway/srt/:FuzzParseStreamID ./gateway/srt/:FuzzCheckTS ./internal/batchconn/:FuzzTransfer@300x
+	./gateway/srt/:FuzzParseStreamID ./gateway/srt/:FuzzCheckTS ./internal/batchconn/:FuzzTransfer@300x \
+	./transcode/rtspin/:FuzzHostileCamera@60x
 FUZZTIME ?= 60s
 SHORT ?=
 fuzz: setup-test

@@ -72,7 +72,7 @@ func prepareNetwork(ctx context.Context, o InputOptions) (map[string]string, err
 	if !ok || o.Format != "" {
 		return opts, nil
 	}
-	addrs, err := checkEgress(ctx, o.Egress, t.host)
+	addrs, err := CheckEgress(ctx, o.Egress, t.host)
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +92,10 @@ func prepareNetwork(ctx context.Context, o InputOptions) (map[string]string, err
 	return opts, nil
 }
 
-// checkEgress resolves host and asks the policy; no policy, no lookup.
-func checkEgress(ctx context.Context, p HostPolicy, host string) ([]netip.Addr, error) {
+// CheckEgress resolves host and asks the policy; no policy, no lookup.
+// A connection may use only the addresses it returns (the RTSP client
+// checks its hosts with it too).
+func CheckEgress(ctx context.Context, p HostPolicy, host string) ([]netip.Addr, error) {
 	if p == nil {
 		return nil, nil
 	}
@@ -124,16 +126,9 @@ func bindUDP(opts map[string]string, host string) {
 // verifyTLS makes a TLS handshake with the server, verifying its
 // certificate for the URL's host against the system's CAs or caFile.
 func verifyTLS(ctx context.Context, t netTarget, addrs []netip.Addr, caFile string) error {
-	cfg := &tls.Config{ServerName: t.host, MinVersion: tls.VersionTLS10}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return &NetError{Kind: ErrTLS, Err: fmt.Errorf("ca_file: %w", err)}
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return &NetError{Kind: ErrTLS, Err: errors.New("ca_file: no PEM certificate in it")}
-		}
+	cfg, err := TLSConfig(t.host, caFile)
+	if err != nil {
+		return err
 	}
 	port := t.port
 	if port == "" {
@@ -146,12 +141,33 @@ func verifyTLS(ctx context.Context, t netTarget, addrs []netip.Addr, caFile stri
 	d := tls.Dialer{Config: cfg}
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		return classifyTLS(net.JoinHostPort(t.host, port), err)
+		return ClassifyTLS(net.JoinHostPort(t.host, port), err)
 	}
 	return conn.Close()
 }
 
-func classifyTLS(target string, err error) error {
+// TLSConfig verifies a server's certificate for host against the system's
+// CAs, or those of caFile when set.
+func TLSConfig(host, caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS10}
+	if caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, &NetError{Kind: ErrTLS, Err: fmt.Errorf("ca_file: %w", err)}
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, &NetError{Kind: ErrTLS, Err: errors.New("ca_file: no PEM certificate in it")}
+	}
+	return cfg, nil
+}
+
+// ClassifyTLS turns a failed TLS dial to target (host:port) into a
+// NetError: ErrTLSVerify for a certificate that does not verify, ErrTLS
+// for another handshake failure; dial and context errors stay as they are.
+func ClassifyTLS(target string, err error) error {
 	var certErr *tls.CertificateVerificationError
 	var unknown x509.UnknownAuthorityError
 	var name x509.HostnameError

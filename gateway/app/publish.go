@@ -73,6 +73,9 @@ func newBroker(cfg *config.Config, sources func() *manager.Manager) *publish.Bro
 	if a := cfg.Auth; a.Username != "" {
 		o.Users = append(o.Users, publish.Credentials{User: a.Username, Pass: a.Password})
 	}
+	if a := cfg.Auth; a.Token != "" { // the admin token as the password, or a WHIP bearer token
+		o.Users = append(o.Users, publish.Credentials{User: "", Pass: a.Token})
+	}
 	if a := cfg.Auth; a.PublishUsername != "" {
 		o.Users = append(o.Users, publish.Credentials{User: a.PublishUsername, Pass: a.PublishPassword})
 	}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -287,5 +290,86 @@ func TestGarbagePublishersDoNotHurtOthers(t *testing.T) {
 	g.waitFramesAfter("good", before+50, 10*time.Second)
 	if st := g.status("bad"); st.State != manager.StateWaiting {
 		t.Errorf("the source garbage was aimed at: %s", st.State)
+	}
+}
+
+// startBrowserPublisher runs e2e/whip.mjs: Chromium publishes its fake
+// camera and microphone over WHIP with its default codecs.
+func startBrowserPublisher(t *testing.T, g *gateway, name, cred string, seconds int) *publisher {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join(root, "e2e", "whip.mjs"), g.base, name, strconv.Itoa(seconds)}
+	if cred != "" {
+		args = append(args, cred)
+	}
+	p := &publisher{cmd: exec.Command("node", args...), done: make(chan error, 1)}
+	p.cmd.Dir = root
+	p.cmd.Stdout, p.cmd.Stderr = &p.stderr, &p.stderr
+	p.cmd.Env = append(os.Environ(), "VG_CHROMIUM="+chromiumPath)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// A browser publishes over WHIP (VP8, Chromium's default, and Opus) into
+// a publish source with a detector, which comes out as annotated H.264
+// over RTSP at the camera's rate; wrong credentials are refused.
+func TestBrowserPublishesOverWHIP(t *testing.T) {
+	g := startGateway(t, "auth: {username: admin, password: adminpw, publish_username: cam, publish_password: pushpw}\n"+
+		"sources:\n  - name: web\n    url: publish\n    vision: {detector: motion, fps: 5}\n")
+	// Wrong credentials, checked with a plain POST: a browser would ask
+	// its user for better ones.
+	req, _ := http.NewRequest("POST", g.base+"/webrtc/web/whip", strings.NewReader("v=0\r\n"))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.SetBasicAuth("cam", "wrong")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("WHIP with wrong credentials: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	pub := startBrowserPublisher(t, g, "web", "cam:pushpw", 30)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	protocol, ok := waitPublisher(ctx, g, "web")
+	cancel()
+	if !ok || protocol != "webrtc" {
+		t.Fatalf("no WebRTC publisher (%q): %s", protocol, pub.stderr.String())
+	}
+	st := waitStatus(t, g, "web", 20*time.Second, func(st manager.Status) bool {
+		return st.State == manager.StateRunning && st.FramesIn > 0
+	})
+	t.Logf("browser publisher: %s; input %+v; %s", st.Publisher.Remote, st.Input, strings.TrimSpace(pub.stderr.String()))
+	if st.Input.Codec != "vp8" || st.Input.Width != 640 || st.Input.Height != 480 {
+		t.Errorf("input %+v, want Chromium's default vp8 640x480", st.Input)
+	}
+	url := "rtsp://admin:adminpw@" + g.RTSPAddr() + "/web"
+	r, err := testcam.Read(url, "tcp", 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RTSP reader: %d frames %dx%d in 3 s", r.Frames, r.Width, r.Height)
+	if r.Width != 640 || r.Height != 480 || r.Frames < 45 {
+		t.Errorf("RTSP output %dx%d, %d frames in 3 s: want 640x480 at the fake camera's rate", r.Width, r.Height, r.Frames)
+	}
+}
+
+// waitStatus polls the manager (no HTTP: auth may be on) until ok.
+func waitStatus(t *testing.T, g *gateway, name string, within time.Duration, ok func(manager.Status) bool) manager.Status {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := g.status(name)
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: status not reached within %v: %+v", name, within, st)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

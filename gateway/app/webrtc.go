@@ -23,7 +23,7 @@ func newWebRTC(cfg *config.Config, baseURL func() string, broker *publish.Broker
 	}
 	return webrtc.New(webrtc.Options{UDP: cfg.WebRTC.UDP, TCP: cfg.WebRTC.TCP, ICEServers: servers,
 		AdditionalHosts: cfg.WebRTC.AdditionalHosts, ReadersPerSource: max(cfg.Limits.ReadersPerSource, 0),
-		AllowOrigin: cfg.HLS.AllowOrigin, Log: log, BaseURL: baseURL})
+		AllowOrigin: cfg.HLS.AllowOrigin, Log: log, BaseURL: baseURL, Publish: broker})
 }
 
 // outputs are the outputs every source is attached to.

@@ -48,13 +48,7 @@ type demuxer interface {
 }
 
 func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*session, error) {
-	u := o.URL
-	in, err := transcode.OpenInput(ctx, transcode.InputOptions{
-		URL: u.Input, Format: u.Format, Options: u.Options, Whitelist: u.Whitelist,
-		Transport: o.Source.Transport, ConnectTimeout: o.Source.ConnectTimeout.D,
-		ReadTimeout: o.Source.ReadTimeout.D, RealTime: u.RealTime, Loop: u.Loop,
-		Egress: u.HostPolicy(), Audio: o.Source.AudioOn(),
-	})
+	in, err := openInput(ctx, o, log)
 	if errors.Is(err, transcode.ErrNoWhitelist) {
 		return nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
@@ -62,6 +56,21 @@ func openSession(ctx context.Context, o Options, st *stats, log *slog.Logger) (*
 		return nil, err
 	}
 	return newSession(in, o, st, log)
+}
+
+// openLibav opens the source with libav's demuxers.
+func openLibav(ctx context.Context, o Options) (demuxer, error) {
+	u := o.URL
+	in, err := transcode.OpenInput(ctx, transcode.InputOptions{
+		URL: u.Input, Format: u.Format, Options: u.Options, Whitelist: u.Whitelist,
+		Transport: o.Source.Transport, ConnectTimeout: o.Source.ConnectTimeout.D,
+		ReadTimeout: o.Source.ReadTimeout.D, RealTime: u.RealTime, Loop: u.Loop,
+		Egress: u.HostPolicy(), Audio: o.Source.AudioOn(),
+	})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return in, nil
 }
 
 // newSession opens the decoder for an opened input, which it then owns.

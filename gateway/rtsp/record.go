@@ -61,9 +61,9 @@ func (r *recorder) tracks() []*inTrack {
 
 func (r *recorder) announce() push.Announce {
 	a := push.Announce{Name: r.name, Protocol: push.RTSP, Remote: r.remote,
-		User: r.cred.User, Pass: r.cred.Pass, Video: &r.video.track}
+		User: r.cred.User, Pass: r.cred.Pass, Video: &r.video.Info}
 	if r.audio != nil {
-		a.Audio = &r.audio.track
+		a.Audio = &r.audio.Info
 	}
 	return a
 }
@@ -153,12 +153,12 @@ func (h *recordHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base
 	}
 	rec.pub = pub
 	for _, t := range rec.tracks() {
-		ctx.Session.OnPacketRTP(t.medi, t.forma, receive(ctx.Session, t, pub, log))
+		ctx.Session.OnPacketRTP(t.Media, t.Format, receive(ctx.Session, t, pub, log))
 	}
 	h.s.wg.Add(1)
 	go h.s.endWith(ctx.Session, rec)
-	log.Info("rtsp: publisher started", "transport", transportName(ctx.Session), "video", rec.video.track.Codec,
-		"width", rec.video.track.Width, "height", rec.video.track.Height, "audio", audioCodec(rec))
+	log.Info("rtsp: publisher started", "transport", transportName(ctx.Session), "video", rec.video.Info.Codec,
+		"width", rec.video.Info.Width, "height", rec.video.Info.Height, "audio", audioCodec(rec))
 	return status(base.StatusOK), nil
 }
 
@@ -166,7 +166,7 @@ func audioCodec(r *recorder) string {
 	if r.audio == nil {
 		return "none"
 	}
-	return string(r.audio.track.Codec)
+	return string(r.audio.Info.Codec)
 }
 
 // receive is a track's RTP callback. gortsplib calls it from one
@@ -175,12 +175,12 @@ func audioCodec(r *recorder) string {
 func receive(ss *gortsplib.ServerSession, t *inTrack, pub *push.Publisher, log *slog.Logger) func(*rtp.Packet) {
 	var errs uint64
 	return func(pkt *rtp.Packet) {
-		pts, ok := ss.PacketPTS(t.medi, pkt)
+		pts, ok := ss.PacketPTS(t.Media, pkt)
 		if !ok {
 			return // before the track's first random access point
 		}
 		err := recovery.Call(log, "rtsp record", func() error {
-			pkts, err := t.unpack(pkt, pts)
+			pkts, err := t.Unpack(pkt, pts)
 			for _, p := range pkts {
 				// It fails once the publisher has ended; the session closes then.
 				_ = pub.WritePacket(p)
@@ -190,7 +190,7 @@ func receive(ss *gortsplib.ServerSession, t *inTrack, pub *push.Publisher, log *
 		if err != nil {
 			errs++
 			if errs&(errs-1) == 0 { // log on powers of two: no flood
-				log.Warn("rtsp: dropping publisher packets", "codec", t.track.Codec, "err", err, "errors", errs)
+				log.Warn("rtsp: dropping publisher packets", "codec", t.Info.Codec, "err", err, "errors", errs)
 			}
 		}
 	}

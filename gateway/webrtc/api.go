@@ -26,19 +26,31 @@ func h264Fmtp(profile string) string {
 	return "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile
 }
 
-// newAPI builds the one pion API every session shares: codecs, the
-// interceptors (NACK, RTCP reports, TWCC) and the ICE muxes.
-func (s *Server) newAPI() (*webrtc.API, error) {
+// newAPIs builds the two pion APIs the sessions share, both on the same
+// ICE muxes: one that sends H.264 to players (WHEP), one that receives
+// what browsers send (WHIP). Each has its own codecs, so an answer to a
+// player never offers a codec we cannot send.
+func (s *Server) newAPIs() (send, receive *webrtc.API, err error) {
+	se, err := s.settings()
+	if err != nil {
+		return nil, nil, err
+	}
+	if send, err = newAPI(registerCodecs, se); err != nil {
+		return nil, nil, err
+	}
+	receive, err = newAPI(registerIngestCodecs, se)
+	return send, receive, err
+}
+
+// newAPI builds a pion API: codecs, the interceptors (NACK, RTCP reports,
+// TWCC) and the ICE settings.
+func newAPI(register func(*webrtc.MediaEngine) error, se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m); err != nil {
+	if err := register(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		return nil, err
-	}
-	se, err := s.settings()
-	if err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),

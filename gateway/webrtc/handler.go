@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/visiongate/visiongate/gateway/output"
 )
 
@@ -39,15 +41,20 @@ func quoteOrNone(s string) string {
 	return `"` + s + `"`
 }
 
-// Handler serves WHEP under Prefix. It expects the full request path, so
-// it can be mounted as-is, e.g. gin's r.Any("/webrtc/*path",
-// gin.WrapH(h)). It checks no credentials: the router authorizes
+// Handler serves WHEP and WHIP under Prefix. It expects the full request
+// path, so it can be mounted as-is, e.g. gin's r.Any("/webrtc/*path",
+// gin.WrapH(h)). It checks no credentials for WHEP: the router authorizes
 // POST, PATCH and DELETE before it, and lets OPTIONS (CORS preflight,
-// sent without credentials) through.
+// sent without credentials) through. A WHIP POST is authorized here, with
+// the publish broker's credentials (whip.go).
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.setCORS(w.Header(), r)
+	if name, id, ok := splitEndpoint(r.URL.Path, "whip"); ok {
+		s.serveWHIP(w, r, name, id)
+		return
+	}
 	name, id, ok := splitPath(r.URL.Path)
 	switch {
 	case !ok:
@@ -60,7 +67,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // splitPath turns "/webrtc/<name>/whep[/<id>]" into its parts.
-func splitPath(p string) (name, id string, ok bool) {
+func splitPath(p string) (name, id string, ok bool) { return splitEndpoint(p, "whep") }
+
+// splitEndpoint turns "/webrtc/<name>/<kind>[/<id>]" into its parts.
+func splitEndpoint(p, kind string) (name, id string, ok bool) {
 	rest, ok := strings.CutPrefix(p, Prefix)
 	if !ok {
 		return "", "", false
@@ -69,10 +79,10 @@ func splitPath(p string) (name, id string, ok bool) {
 	if !output.ValidName(name) {
 		return "", "", false
 	}
-	if rest == "whep" {
+	if rest == kind {
 		return name, "", true
 	}
-	id, ok = strings.CutPrefix(rest, "whep/")
+	id, ok = strings.CutPrefix(rest, kind+"/")
 	return name, id, ok && id != "" && !strings.Contains(id, "/")
 }
 
@@ -161,8 +171,14 @@ func (s *Server) trickle(r *http.Request, name, id string) error {
 	if err != nil {
 		return err
 	}
+	return patchICE(r, v.pc, v.etag, v.ufrag)
+}
+
+// patchICE adds the candidates of a PATCH to a session's connection, whose
+// answer had etag and whose offer had ufrag.
+func patchICE(r *http.Request, pc *webrtc.PeerConnection, etag, ufrag string) error {
 	switch m := r.Header.Get("If-Match"); m {
-	case "", v.etag:
+	case "", etag:
 	case "*":
 		return errRestart
 	default:
@@ -173,11 +189,11 @@ func (s *Server) trickle(r *http.Request, name, id string) error {
 		return err
 	}
 	f := parseFragment(string(body))
-	if f.ufrag != "" && v.ufrag != "" && f.ufrag != v.ufrag {
+	if f.ufrag != "" && ufrag != "" && f.ufrag != ufrag {
 		return errRestart
 	}
 	for _, c := range f.candidates {
-		if err := v.pc.AddICECandidate(c); err != nil {
+		if err := pc.AddICECandidate(c); err != nil {
 			return &OfferError{Reason: "candidate " + c.Candidate + ": " + err.Error()}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 // format is one payload type of an offered media section.
 type format struct {
+	pt       string // payload type as offered
 	name     string // encoding name as offered: "H264", "opus", "PCMU"
 	clock    uint32
 	channels uint16
@@ -135,6 +136,7 @@ func formats(md *sdp.MediaDescription) []format {
 	var out []format
 	for _, pt := range md.MediaName.Formats {
 		if f := byPT[pt]; f != nil && f.name != "" {
+			f.pt = pt
 			out = append(out, *f)
 		}
 	}

@@ -9,6 +9,10 @@
 // (Opus, or G.711 at 8 kHz when offered). A slow viewer loses units in its
 // own reader and resumes at the next IDR; nobody else notices.
 //
+// Publishers push in with WHIP (whip.go): a browser or OBS POSTs its
+// offer to /webrtc/<name>/whip and its VP8, VP9, H.264 or AV1 (and Opus)
+// go to the publish broker (Options.Publish), frame by frame.
+//
 // All media share one UDP port (ICE UDP mux) and, as a fallback, one TCP
 // port (ICE-TCP passive). The answer is sent once gathering is complete,
 // so a client without trickle ICE connects too.
@@ -25,6 +29,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/visiongate/visiongate/gateway/output"
+	"github.com/visiongate/visiongate/gateway/publish"
 )
 
 // Off, as Options.UDP or Options.TCP, disables that transport.
@@ -36,6 +41,9 @@ const (
 	DefaultDisconnectTimeout = 10 * time.Second
 	DefaultReadyTimeout      = 5 * time.Second
 	DefaultAllowOrigin       = "*"
+	// DefaultMediaTimeout drops a WHIP publisher that has sent no video
+	// this long.
+	DefaultMediaTimeout = 10 * time.Second
 	// ringSize is each viewer's hub reader, in units (a few seconds).
 	ringSize = 128
 )
@@ -77,6 +85,10 @@ type Options struct {
 	// AllowOrigin is sent as Access-Control-Allow-Origin (default "*");
 	// "none" sends no CORS headers.
 	AllowOrigin string
+	// Publish takes WHIP publishers (/webrtc/<name>/whip), which the
+	// handler authorizes itself with the broker's credentials; nil: WHIP
+	// answers 501.
+	Publish *publish.Broker
 }
 
 // Server plays attached sources over WebRTC. Its methods are safe for
@@ -84,12 +96,16 @@ type Options struct {
 type Server struct {
 	o     Options
 	log   *slog.Logger
-	api   *webrtc.API
+	api   *webrtc.API // sends to players (WHEP)
 	certs certCache
 	udp   net.PacketConn // nil when off
 	tcp   net.Listener   // nil when off
 	muxes []interface{ Close() error }
 	paths output.Paths[*path]
+
+	ingestAPI    *webrtc.API // receives from publishers (WHIP)
+	ingests      ingests
+	mediaTimeout time.Duration // drops a publisher that sends no video this long
 
 	closeOnce sync.Once
 }
@@ -101,17 +117,17 @@ func New(o Options) (*Server, error) {
 	if o.UDP == Off && o.TCP == Off {
 		return nil, ErrNoTransport
 	}
-	s := &Server{o: o, log: o.Log}
+	s := &Server{o: o, log: o.Log, mediaTimeout: DefaultMediaTimeout}
 	if err := s.listen(); err != nil {
 		s.closeListeners()
 		return nil, err
 	}
-	api, err := s.newAPI()
+	api, ingestAPI, err := s.newAPIs()
 	if err != nil {
 		s.closeListeners()
 		return nil, err
 	}
-	s.api = api
+	s.api, s.ingestAPI = api, ingestAPI
 	if err := s.certs.init(); err != nil {
 		s.closeListeners()
 		return nil, err
@@ -240,7 +256,8 @@ func (s *Server) Readers(name string) int {
 // their goroutines are gone. Calling it again does nothing.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		s.paths.Close() // every viewer, waiting for each
+		s.paths.Close()   // every viewer, waiting for each
+		s.ingests.close() // every publisher, waiting for each
 		s.closeListeners()
 	})
 }

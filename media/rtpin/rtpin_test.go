@@ -1,7 +1,8 @@
-package rtsp
+package rtpin
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,11 +16,11 @@ import (
 
 // AC-3 (which ffmpeg cannot send over RTP) comes out frame by frame, a
 // frame's samples apart.
-func TestRecordAC3(t *testing.T) {
+func TestAC3(t *testing.T) {
 	frames := encodeAC3(t)
 	forma := &format.AC3{PayloadTyp: 97, SampleRate: 48000, ChannelCount: 1}
-	tr, err := trackFor(forma)
-	if err != nil || tr == nil || tr.track.Codec != media.CodecAC3 || tr.track.ClockRate != 48000 {
+	tr, err := ForFormat(forma)
+	if err != nil || tr == nil || tr.Info.Codec != media.CodecAC3 || tr.Info.ClockRate != 48000 {
 		t.Fatalf("track %+v, %v", tr, err)
 	}
 	enc, err := forma.CreateEncoder()
@@ -32,7 +33,7 @@ func TestRecordAC3(t *testing.T) {
 	}
 	var got []media.Packet
 	for _, p := range pkts {
-		out, err := tr.unpack(p, 1000+int64(p.Timestamp-pkts[0].Timestamp))
+		out, err := tr.Unpack(p, 1000+int64(p.Timestamp-pkts[0].Timestamp))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,4 +74,25 @@ func encodeAC3(t *testing.T) [][]byte {
 		t.Fatalf("%d frames", len(frames))
 	}
 	return frames
+}
+
+// hugeSPS is an SPS (baseline, level 5.1, 1024x1024 macroblocks) claiming
+// 16384x16384 pixels, as internal/testcam's hostile camera sends.
+var hugeSPS = []byte{0x67, 0x42, 0xc0, 0x33, 0xda, 0x00, 0x10, 0x00, 0x00, 0x80, 0x19}
+
+// The size of an announced SPS is read; what to do with it is the
+// caller's business. Garbage is a ParamError.
+func TestAnnouncedSize(t *testing.T) {
+	tr, err := ForFormat(&format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: hugeSPS, PPS: []byte{0x68, 0xce, 0x3c, 0x80}})
+	if err != nil || tr.Info.Width != 16384 || tr.Info.Height != 16384 {
+		t.Fatalf("track %+v, %v; want 16384x16384", tr, err)
+	}
+	if got := FindSPS(media.CodecH264, tr.Info.Config); !bytes.Equal(got, hugeSPS) {
+		t.Fatalf("FindSPS = %x", got)
+	}
+	_, err = ForFormat(&format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: []byte{0x67, 0xff}, PPS: []byte{0x68}})
+	var pe *ParamError
+	if !errors.As(err, &pe) || pe.Codec != media.CodecH264 {
+		t.Fatalf("err = %v, want a ParamError", err)
+	}
 }
