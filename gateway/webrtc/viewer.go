@@ -125,6 +125,17 @@ func (v *viewer) setup(ctx context.Context, o *offer, info *media.StreamInfo) (s
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.sdp}); err != nil {
 		return "", &OfferError{Reason: err.Error()}
 	}
+	sdp, err := answerGathered(ctx, v.ctx, pc)
+	if v.ctx.Err() != nil {
+		return "", errGone
+	}
+	return sdp, err
+}
+
+// answerGathered answers the offer set on pc once ICE gathering is
+// complete (non-trickle: a simple client connects with the answer alone),
+// unless ctx or the session (life) ends first.
+func answerGathered(ctx, life context.Context, pc *webrtc.PeerConnection) (string, error) {
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return "", &OfferError{Reason: err.Error()}
@@ -136,8 +147,8 @@ func (v *viewer) setup(ctx context.Context, o *offer, info *media.StreamInfo) (s
 	select {
 	case <-gathered:
 		return pc.LocalDescription().SDP, nil
-	case <-v.ctx.Done():
-		return "", errGone
+	case <-life.Done():
+		return "", context.Cause(life)
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}

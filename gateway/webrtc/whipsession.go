@@ -127,22 +127,7 @@ func (w *ingestSession) negotiate(ctx context.Context) (string, error) {
 		return "", &OfferError{Reason: err.Error()}
 	}
 	w.preferVideo()
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return "", &OfferError{Reason: err.Error()}
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return "", err
-	}
-	select {
-	case <-gathered:
-		return pc.LocalDescription().SDP, nil
-	case <-w.ctx.Done():
-		return "", context.Cause(w.ctx)
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
+	return answerGathered(ctx, w.ctx, pc)
 }
 
 // preferVideo narrows the video section's codecs to the one we picked;
