@@ -354,11 +354,16 @@ func mp3Frame(msg message.Message) []byte {
 	return nil
 }
 
-// logSafe is an error's text with credentials masked: gortmplib's errors
-// may quote the tcUrl, user and password included.
-func logSafe(err error) string {
+// logSafe masks credentials in an error's text (gortmplib's errors may
+// quote the tcUrl, user and password included), keeping the error chain.
+func logSafe(err error) error {
 	if err == nil {
-		return ""
+		return nil
 	}
-	return config.MaskURLsIn(err.Error())
+	return maskedError{err}
 }
+
+type maskedError struct{ err error }
+
+func (e maskedError) Error() string { return config.MaskURLsIn(e.err.Error()) }
+func (e maskedError) Unwrap() error { return e.err }
