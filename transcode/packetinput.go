@@ -25,6 +25,11 @@ type PacketInput struct {
 	next      PacketSource
 	ctx       context.Context
 	cancel    context.CancelFunc
+	// merged ends with the caller's context (parent) or Interrupt; made
+	// once per caller context, not per packet.
+	parent    context.Context
+	merged    context.Context
+	stopMerge func()
 	closeOnce sync.Once
 }
 
@@ -158,8 +163,7 @@ func (in *PacketInput) ReadPacket(ctx context.Context, pkt *astiav.Packet) error
 }
 
 func (in *PacketInput) read(ctx context.Context) (media.Packet, error) {
-	ctx, stop := mergeCancel(ctx, in.ctx)
-	defer stop()
+	ctx = in.mergedWith(ctx)
 	pk, err := in.next(ctx)
 	switch {
 	case err == nil:
@@ -170,6 +174,19 @@ func (in *PacketInput) read(ctx context.Context) (media.Packet, error) {
 		return pk, fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
 	}
 	return pk, err
+}
+
+// mergedWith returns a context that ends with ctx or with Interrupt; the
+// one reader goroutine calls it.
+func (in *PacketInput) mergedWith(ctx context.Context) context.Context {
+	if ctx != in.parent {
+		if in.stopMerge != nil {
+			in.stopMerge()
+		}
+		in.parent = ctx
+		in.merged, in.stopMerge = mergeCancel(ctx, in.ctx)
+	}
+	return in.merged
 }
 
 // mergeCancel returns a context that ends with either parent.
@@ -186,6 +203,9 @@ func (in *PacketInput) Interrupt() { in.cancel() }
 func (in *PacketInput) Close() {
 	in.closeOnce.Do(func() {
 		in.cancel()
+		if in.stopMerge != nil {
+			in.stopMerge()
+		}
 		in.info.Params.Free()
 		if in.audioInfo.Params != nil {
 			in.audioInfo.Params.Free()
