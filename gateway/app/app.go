@@ -26,7 +26,6 @@ import (
 	"github.com/visiongate/visiongate/gateway/rtsp"
 	"github.com/visiongate/visiongate/gateway/srt"
 	"github.com/visiongate/visiongate/gateway/webrtc"
-	"github.com/visiongate/visiongate/internal/batchconn"
 	"github.com/visiongate/visiongate/vision"
 	"github.com/visiongate/visiongate/web"
 )
@@ -167,9 +166,7 @@ func (a *App) startRTSP(cfg *config.Config) error {
 		}
 		a.rtspLn = web.LimitListener(ln, web.ConnLimits{Total: cfg.Limits.RTSPConnections,
 			PerAddress: cfg.Limits.RTSPConnectionsPerAddress, OnAcceptError: a.acceptErrorLogger("rtsp")})
-		// One write per burst of RTP packets instead of one per packet;
-		// 1 MiB bounds what a slow reader holds beyond gortsplib's queue.
-		return batchconn.Wrap(a.rtspLn, batchconn.Options{MaxPending: 1 << 20}), nil
+		return a.rtspLn, nil
 	}
 	a.rtsp.OnFail = a.fail
 	return a.rtsp.Start()

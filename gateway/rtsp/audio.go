@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -106,21 +105,18 @@ func onePerFrame(frames [][]byte, enc func([]byte) (*rtp.Packet, error)) ([]*rtp
 	return pkts, nil
 }
 
-// write sends one audio unit; the packetizer's timestamps are relative to
-// the unit's first frame.
-func (t *audioTrack) write(st *gortsplib.ServerStream, au *media.AccessUnit, ntp time.Time) error {
+// packets packetizes one audio unit and returns the RTP time of its
+// start; the packetizer's timestamps are relative to the first frame.
+func (t *audioTrack) packets(au *media.AccessUnit) ([]*rtp.Packet, uint32, error) {
 	pkts, err := t.encode(au.Frames)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	ts := t.tsOffset + uint32(au.PTS*t.rate/media.ClockRate)
 	for _, p := range pkts {
 		p.Timestamp += ts
-		if err := st.WritePacketRTPWithNTP(t.medi, p, ntp); err != nil {
-			return err
-		}
 	}
-	return nil
+	return pkts, ts, nil
 }
 
 // ptsClock places PTS on the wall clock: the first PTS it sees is now.

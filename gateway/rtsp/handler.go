@@ -22,8 +22,19 @@ type handler struct{ s *Server }
 // session is the UserData of a reading ServerSession.
 type session struct {
 	p         *path
-	writeErrs atomic.Uint64 // packets dropped because its queue was full
+	writeErrs atomic.Uint64 // packets (units, when direct) dropped for want of room
+	direct    *directReader // nil: gortsplib writes its media
+	// answering is the request (setupAnswer, playAnswer) whose response
+	// OnResponse sees next; set by the session's goroutine before the
+	// conn's goroutine writes that response.
+	answering atomic.Int32
 }
+
+// What OnResponse has to do for a direct reader.
+const (
+	setupAnswer = iota + 1 // note its channel
+	playAnswer             // start its media after this response
+)
 
 func status(code base.StatusCode) *base.Response {
 	return &base.Response{StatusCode: code}
@@ -143,20 +154,50 @@ func (h *handler) OnSetup(
 	if p == nil {
 		return status(base.StatusNotFound), nil, nil
 	}
-	st := p.currentStream()
-	if st == nil {
+	sts := p.currentStreams()
+	if sts.stream == nil {
 		return status(base.StatusNotFound), nil, nil
+	}
+	sd, _ := ctx.Session.UserData().(*session)
+	if sd == nil {
+		sd = &session{p: p}
+		if conn := directConn(ctx); conn != nil {
+			sd.direct = newDirectReader(ctx.Session, conn, &sd.writeErrs)
+		}
+		ctx.Session.SetUserData(sd)
+	}
+	st := sts.stream
+	if sd.direct != nil {
+		st = sts.silent
 	}
 	// gortsplib panics if a session's second SETUP returns another stream:
 	// refuse when the path or its stream changed in between.
-	prev, _ := ctx.Session.UserData().(*session)
-	if (prev != nil && prev.p != p) || (ctx.Session.Stream() != nil && ctx.Session.Stream() != st) {
+	if sd.p != p || (ctx.Session.Stream() != nil && ctx.Session.Stream() != st) {
 		return status(base.StatusBadRequest), nil, nil
 	}
-	if prev == nil {
-		ctx.Session.SetUserData(&session{p: p})
-	}
+	sd.answering.Store(setupAnswer)
 	return status(base.StatusOK), st, nil
+}
+
+// OnResponse completes a direct reader's SETUP and PLAY from the answers
+// about to be written.
+func (h *handler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
+	ss := sc.Session()
+	if ss == nil {
+		return
+	}
+	sd, _ := ss.UserData().(*session)
+	if sd == nil || sd.direct == nil {
+		return
+	}
+	switch sd.answering.Swap(0) {
+	case setupAnswer:
+		sd.direct.answeredSetup(res)
+	case playAnswer:
+		if res.StatusCode == base.StatusOK {
+			sd.direct.readyAfter.Store(int64(sd.direct.conn.Writes()))
+		}
+	}
 }
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
@@ -164,12 +205,18 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if sd == nil {
 		return status(base.StatusNotFound), nil
 	}
-	switch sd.p.addReader(ctx.Session, h.s.MaxReaders) {
+	if sd.direct != nil && sd.direct.byMedia == nil {
+		if err := sd.direct.pairChannels(); err != nil {
+			return status(base.StatusInternalServerError), err
+		}
+	}
+	switch sd.p.addReader(ctx.Session, h.s.MaxReaders, sd.direct) {
 	case readerFull:
 		return status(base.StatusServiceUnavailable), nil
 	case readerGone:
 		return status(base.StatusNotFound), nil
 	}
+	sd.answering.Store(playAnswer)
 	h.s.cfg.log.Debug("rtsp: reader playing", "path", sd.p.name,
 		"remote", ctx.Conn.NetConn().RemoteAddr().String(), "transport", transportName(ctx.Session))
 	return status(base.StatusOK), nil

@@ -49,7 +49,7 @@ func TestReaderCapIsAtomic(t *testing.T) {
 	for range 20 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			if p.addReader(&gortsplib.ServerSession{}, s.MaxReaders) == readerAdded {
+			if p.addReader(&gortsplib.ServerSession{}, s.MaxReaders, nil) == readerAdded {
 				added.Add(1)
 			}
 		}()

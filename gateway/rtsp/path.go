@@ -40,12 +40,22 @@ type path struct {
 	waiters atomic.Int32 // DESCRIBEs waiting in waitStream (observed by tests)
 
 	mu      sync.Mutex
-	stream  *gortsplib.ServerStream             // changes are broadcast
+	streams streams                             // changes are broadcast
 	readers map[*gortsplib.ServerSession]func() // → its hub.Want release
+	direct  map[*gortsplib.ServerSession]*directReader
+	// playing is the direct readers, for the path goroutine to read
+	// without the lock; replaced whenever direct changes.
+	playing atomic.Pointer[[]*directReader]
 }
 
+// streams are the two ServerStreams of one description: gortsplib writes
+// stream to its readers; direct readers are set up on silent (see
+// direct.go).
+type streams struct{ stream, silent *gortsplib.ServerStream }
+
 func newPath(parent context.Context, name string, h *hub.Hub) *path {
-	p := &path{name: name, hub: h, readers: make(map[*gortsplib.ServerSession]func())}
+	p := &path{name: name, hub: h, readers: make(map[*gortsplib.ServerSession]func()),
+		direct: make(map[*gortsplib.ServerSession]*directReader)}
 	p.Init(parent, &p.mu)
 	return p
 }
@@ -85,25 +95,45 @@ func (p *path) run(r *hub.Reader, srv *gortsplib.Server, log *slog.Logger) {
 	}
 }
 
-// setStream publishes st to request handlers and returns the previous one,
-// which the caller closes.
-func (p *path) setStream(st *gortsplib.ServerStream) *gortsplib.ServerStream {
+// setStreams publishes st to request handlers. The direct readers of the
+// streams it replaces stop being written at once; closing those streams
+// (the caller's job) ends their sessions.
+func (p *path) setStreams(st streams) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := p.stream
-	p.stream = st
+	p.streams = st
+	clear(p.direct)
+	p.publishDirectLocked()
 	p.BroadcastLocked()
-	return old
 }
 
-// currentStream returns the stream now, or nil.
-func (p *path) currentStream() *gortsplib.ServerStream {
+// currentStreams returns the streams now; zero when there are none.
+func (p *path) currentStreams() streams {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.EndedLocked() {
-		return nil
+		return streams{}
 	}
-	return p.stream
+	return p.streams
+}
+
+// currentStream returns the stream gortsplib writes, or nil.
+func (p *path) currentStream() *gortsplib.ServerStream { return p.currentStreams().stream }
+
+// directReaders returns the direct readers now playing.
+func (p *path) directReaders() []*directReader {
+	if l := p.playing.Load(); l != nil {
+		return *l
+	}
+	return nil
+}
+
+func (p *path) publishDirectLocked() {
+	l := make([]*directReader, 0, len(p.direct))
+	for _, r := range p.direct {
+		l = append(l, r)
+	}
+	p.playing.Store(&l)
 }
 
 // waitStream returns the stream, waiting up to timeout for a path whose
@@ -117,7 +147,7 @@ func (p *path) waitStream(timeout time.Duration) (*gortsplib.ServerStream, error
 	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, errPathNotReady)
 	defer cancel()
 	return output.Wait(ctx, &p.Life, errPathGone, func() (*gortsplib.ServerStream, bool, error) {
-		return p.stream, p.stream != nil, nil
+		return p.streams.stream, p.streams.stream != nil, nil
 	})
 }
 
@@ -130,17 +160,28 @@ const (
 
 // addReader counts a playing session unless the path is going away or
 // already has max readers (0: no limit); check and add are one step, so
-// concurrent PLAYs cannot overshoot the limit.
-func (p *path) addReader(ss *gortsplib.ServerSession, max int) int {
+// concurrent PLAYs cannot overshoot the limit. A direct reader (dr not
+// nil) joins the path goroutine's fan-out too. A second PLAY of a
+// session changes nothing.
+func (p *path) addReader(ss *gortsplib.ServerSession, max int, dr *directReader) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if _, ok := p.readers[ss]; ok {
+		return readerAdded
+	}
 	switch {
 	case p.EndedLocked() || p.Context().Err() != nil:
 		return readerGone
+	case dr != nil && ss.Stream() != p.streams.silent:
+		return readerGone // set up on a stream since replaced
 	case max > 0 && len(p.readers) >= max:
 		return readerFull
 	}
 	p.readers[ss] = p.hub.Want()
+	if dr != nil {
+		p.direct[ss] = dr
+		p.publishDirectLocked()
+	}
 	p.hub.RequestKeyframe() // its picture starts now, not at the next GOP
 	return readerAdded
 }
@@ -151,6 +192,10 @@ func (p *path) removeReader(ss *gortsplib.ServerSession) {
 	if release, ok := p.readers[ss]; ok {
 		release()
 		delete(p.readers, ss)
+	}
+	if _, ok := p.direct[ss]; ok {
+		delete(p.direct, ss)
+		p.publishDirectLocked()
 	}
 }
 

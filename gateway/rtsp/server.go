@@ -1,10 +1,12 @@
 // Package rtsp publishes hubs over RTSP: rtsp://HOST:PORT/<name>.
 //
-// Each attached path runs one goroutine that reads its hub, packetizes every
-// access unit once (H.264 or H.265, RTP payload type 96) and hands the
-// packets to a gortsplib ServerStream, which fans them out to the readers
-// with one bounded write queue per reader: a slow reader loses packets, the
-// others do not notice.
+// Each attached path runs one goroutine that reads its hub and packetizes
+// every access unit once (H.264 or H.265, RTP payload type 96). Readers
+// over interleaved TCP get each unit in one write from that goroutine
+// (direct.go); the others (UDP, multicast, tunnels) get the packets from
+// a gortsplib ServerStream, with one bounded write queue per reader. A
+// slow reader loses units (direct readers) or packets, the others do not
+// notice.
 //
 // Publishing (ANNOUNCE and RECORD, over TCP or UDP) is offered when
 // Server.Publish is set, and answered 501 Not Implemented otherwise: the
@@ -30,6 +32,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/visiongate/visiongate/gateway/output"
+	"github.com/visiongate/visiongate/internal/batchconn"
 	// Named push: the tests have a func publish.
 	push "github.com/visiongate/visiongate/gateway/publish"
 )
@@ -118,7 +121,8 @@ func (s *Server) Start() error {
 		Handler:        s.newHandler(),
 		RTSPAddress:    s.Addr,
 		WriteQueueSize: s.cfg.writeQueueSize,
-		Listen:         s.Listen,
+		WriteTimeout:   writeTimeout,
+		Listen:         s.listen,
 	}
 	udp, err := configureUDP(srv, s.UDPRTPAddress, s.UDPRTCPAddress)
 	if err != nil {
@@ -136,6 +140,25 @@ func (s *Server) Start() error {
 	go s.watch(srv)
 	return nil
 }
+
+// listen opens the RTSP listener (Listen's, or net.Listen's) with write
+// coalescing: a reader gets a few writes per unit, not one per packet,
+// and its connection is the frameConn direct readers need.
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	open := s.Listen
+	if open == nil {
+		open = net.Listen
+	}
+	ln, err := open(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return batchconn.Wrap(ln, batchconn.Options{MaxPending: maxPending}), nil
+}
+
+// maxPending bounds the bytes buffered for a slow reader (for gortsplib's
+// readers, beyond its queue): a few seconds of a 720p camera.
+const maxPending = 1 << 20
 
 // ListenerError says the RTSP server stopped serving on its own.
 type ListenerError struct{ Err error }

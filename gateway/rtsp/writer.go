@@ -36,6 +36,8 @@ type writer struct {
 
 	info     *media.StreamInfo // Info the stream was built or reloaded from
 	stream   *gortsplib.ServerStream
+	silent   *gortsplib.ServerStream // the direct readers' (see direct.go)
+	fan      *fanout
 	medi     *description.Media
 	forma    format.Format
 	enc      rtpEncoder
@@ -59,7 +61,11 @@ func (w *writer) write(au *media.AccessUnit) error {
 		if w.stream == nil || w.audio == nil || !media.SameAudio(au.Audio, w.info.Audio) {
 			return nil // no stream yet, or not the track it describes
 		}
-		return w.audio.write(w.stream, au, w.clock.at(au.PTS))
+		pkts, ts, err := w.audio.packets(au)
+		if err != nil {
+			return err
+		}
+		return w.deliver(w.audio.medi, pkts, unitClock{rtpTime: ts, ntp: w.clock.at(au.PTS)}, false)
 	}
 	ok, err := w.accept(au)
 	if !ok {
@@ -71,14 +77,39 @@ func (w *writer) write(au *media.AccessUnit) error {
 		return err
 	}
 	ts := w.tsOffset + uint32(au.PTS) // modular, like RTP timestamps
-	ntp := w.clock.at(au.PTS)
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
-		if err := w.stream.WritePacketRTPWithNTP(w.medi, pkt, ntp); err != nil {
+	}
+	return w.deliver(w.medi, pkts, unitClock{rtpTime: ts, ntp: w.clock.at(au.PTS)}, au.IDR)
+}
+
+// deliver sends one unit's packets to the direct readers, then hands them
+// to gortsplib for the others.
+func (w *writer) deliver(medi *description.Media, pkts []*rtp.Packet, clock unitClock, idr bool) error {
+	w.fan.send(w.p.directReaders(), medi, pkts, clock, idr, w.dropped, w.failed)
+	for _, pkt := range pkts {
+		if err := w.stream.WritePacketRTPWithNTP(medi, pkt, clock.ntp); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dropped counts a unit a direct reader had no room for.
+func (w *writer) dropped(r *directReader) {
+	if r.dropped.Add(1) == 1 {
+		w.logger().Warn("rtsp: reader too slow, dropping units until the next IDR", "path", w.p.name)
+	}
+}
+
+// failed ends a direct reader whose connection failed; OnSessionClose
+// then takes it out of the fan-out.
+func (w *writer) failed(r *directReader, err error) {
+	if !r.failed {
+		r.failed = true
+		w.logger().Debug("rtsp: reader write failed", "path", w.p.name, "err", err)
+		r.ss.Close()
+	}
 }
 
 // accept follows au.Info changes and reports whether au can be sent now.
@@ -132,17 +163,21 @@ func (w *writer) restart(info *media.StreamInfo) error {
 			medias = append(medias, audio.medi)
 		}
 	}
-	st := &gortsplib.ServerStream{
-		Server: w.srv,
-		Desc:   &description.Session{Title: w.p.name, Medias: medias},
-	}
+	desc := &description.Session{Title: w.p.name, Medias: medias}
+	st := &gortsplib.ServerStream{Server: w.srv, Desc: desc}
 	if err := st.Initialize(); err != nil {
+		return err
+	}
+	silent := &gortsplib.ServerStream{Server: w.srv, Desc: desc}
+	if err := silent.Initialize(); err != nil {
+		st.Close()
 		return err
 	}
 	w.tsOffset = randomUint32()
 	w.clock = ptsClock{}
-	w.stream, w.medi, w.forma, w.enc, w.audio = st, medi, forma, enc, audio
-	w.p.setStream(st)
+	w.stream, w.silent, w.fan = st, silent, newFanout(silent, medi)
+	w.medi, w.forma, w.enc, w.audio = medi, forma, enc, audio
+	w.p.setStreams(streams{stream: st, silent: silent})
 	return nil
 }
 
@@ -154,6 +189,7 @@ func (w *writer) reload(info *media.StreamInfo) {
 		f.VPS, f.SPS, f.PPS = info.VPS, info.SPS, info.PPS
 	}
 	w.stream.ReloadDesc()
+	w.silent.ReloadDesc()
 	w.info = info
 }
 
@@ -162,9 +198,11 @@ func (w *writer) closeStream() {
 	if w.stream == nil {
 		return
 	}
-	w.p.setStream(nil)
+	w.p.setStreams(streams{})
 	w.stream.Close()
-	w.stream, w.medi, w.forma, w.enc, w.audio = nil, nil, nil, nil, nil
+	w.silent.Close()
+	w.stream, w.silent, w.fan = nil, nil, nil
+	w.medi, w.forma, w.enc, w.audio = nil, nil, nil, nil
 }
 
 func newFormat(info *media.StreamInfo) (format.Format, rtpEncoder, error) {

@@ -17,11 +17,17 @@
 package batchconn
 
 import (
+	"errors"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// ErrFull is TryWrite's answer when the bytes do not fit now: MaxPending
+// are buffered, or a blocked Write holds the Conn.
+var ErrFull = errors.New("batchconn: buffer full")
 
 // Defaults for the zero fields of Options.
 const (
@@ -98,7 +104,8 @@ type Conn struct {
 	timer  *time.Timer   // fires Delay after the first pending byte
 	exited chan struct{} // closed when the flusher returns
 
-	wmu sync.Mutex // held across a Write, so concurrent Writes never interleave
+	wmu    sync.Mutex    // held across a Write, so concurrent Writes never interleave
+	writes atomic.Uint64 // Writes and TryWrites that queued all their bytes
 
 	mu      sync.Mutex
 	pend    []byte    // written, waiting for the flusher
@@ -183,11 +190,38 @@ func (c *Conn) Write(p []byte) (int, error) {
 			n += k
 		}
 		if n == len(p) {
+			c.writes.Add(1)
 			return n, nil
 		}
 		c.waitRoom()
 	}
 }
+
+// TryWrite queues all of p or nothing, and never blocks: it returns
+// ErrFull when p does not fit, so a fan-out can drop for this reader only.
+// Errors other than ErrFull (closed, deadline passed, a failed real write)
+// are final, as from Write.
+func (c *Conn) TryWrite(p []byte) error {
+	if !c.wmu.TryLock() {
+		return ErrFull // a Write is waiting for room
+	}
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.writeErr(); err != nil {
+		return err
+	}
+	if len(p) > c.o.MaxPending-len(c.pend)-c.flying {
+		return ErrFull
+	}
+	c.queue(p)
+	c.writes.Add(1)
+	return nil
+}
+
+// Writes counts the Write and TryWrite calls that have queued all their
+// bytes: a caller that saw n can tell when the next write has gone in.
+func (c *Conn) Writes() uint64 { return c.writes.Load() }
 
 // writeErr says why a Write cannot go on; c.mu is held.
 func (c *Conn) writeErr() error {

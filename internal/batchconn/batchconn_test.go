@@ -453,3 +453,59 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestTryWrite: all or nothing, never blocking, and final errors apart
+// from ErrFull.
+func TestTryWrite(t *testing.T) {
+	const maxPending = 32 << 10
+	bc, cli := stalled(t, Options{MaxPending: maxPending})
+	p := payload(0, 1400)
+	accepted := 0
+	for {
+		err := bc.TryWrite(p)
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("TryWrite: %v", err)
+		}
+		accepted++
+		if accepted > 100000 {
+			t.Fatal("TryWrite never reported ErrFull on a stalled conn")
+		}
+	}
+	if got := bc.Writes(); got != uint64(accepted) {
+		t.Errorf("Writes() = %d, want %d", got, accepted)
+	}
+	bc.mu.Lock()
+	buffered := len(bc.pend) + bc.flying
+	bc.mu.Unlock()
+	if buffered > maxPending || buffered%len(p) != 0 {
+		t.Errorf("%d bytes buffered: a refused TryWrite queued part of its bytes", buffered)
+	}
+	// Reading frees room: the same write goes in later.
+	go io.Copy(io.Discard, cli)
+	waitFor(t, "room after the peer reads", func() bool { return bc.TryWrite(p) == nil })
+	bc.Close()
+	if err := bc.TryWrite(p); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("TryWrite after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestTryWriteDoesNotWaitBehindWrite: a Write blocked for room makes
+// TryWrite answer ErrFull at once instead of queueing behind it.
+func TestTryWriteDoesNotWaitBehindWrite(t *testing.T) {
+	bc, errc := blockedWrite(t)
+	done := make(chan error, 1)
+	go func() { done <- bc.TryWrite([]byte("x")) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFull) {
+			t.Fatalf("TryWrite = %v, want ErrFull", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("TryWrite blocked behind a blocked Write")
+	}
+	bc.Close()
+	<-errc
+}
