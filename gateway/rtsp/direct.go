@@ -3,6 +3,7 @@ package rtsp
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,10 @@ type directReader struct {
 	// pairs them with the session's medias into byMedia.
 	channels []int
 	byMedia  map[*description.Media]int
+
+	// fan is the fan-out of the stream it plays, set by the PLAY that
+	// added it.
+	fan *fanout
 
 	// readyAfter is conn.Writes() just before the PLAY response is
 	// written, or -1: media must not overtake the response.
@@ -126,10 +131,14 @@ func (r *directReader) ready() bool {
 
 // fanout frames each unit for the direct readers of one stream.
 type fanout struct {
-	ssrc   map[*description.Media]uint32
-	video  *description.Media
-	last   map[*description.Media]unitClock // latest unit, for sender reports
-	frames []framed                         // this unit, per channel
+	ssrc  map[*description.Media]uint32
+	video *description.Media
+	// last is each media's latest unit, for sender reports and RTP-Info.
+	// The path goroutine writes it under mu and reads it without: other
+	// goroutines (PLAY responses) read it under mu.
+	mu     sync.Mutex
+	last   map[*description.Media]position
+	frames []framed // this unit, per channel
 	pkts   []*rtp.Packet
 	medi   *description.Media
 	report []byte // scratch
@@ -140,6 +149,13 @@ type unitClock struct {
 	ntp     time.Time
 }
 
+// position is where a media's stream is: its latest unit's clock and the
+// sequence number of the packet after it.
+type position struct {
+	clock   unitClock
+	nextSeq uint16
+}
+
 type framed struct {
 	channel int
 	buf     []byte
@@ -147,7 +163,7 @@ type framed struct {
 
 // newFanout reads the SSRCs that st's SETUP answers announced.
 func newFanout(st *gortsplib.ServerStream, video *description.Media) *fanout {
-	f := &fanout{ssrc: map[*description.Media]uint32{}, video: video, last: map[*description.Media]unitClock{}}
+	f := &fanout{ssrc: map[*description.Media]uint32{}, video: video, last: map[*description.Media]position{}}
 	for medi, ms := range st.Stats().Medias {
 		for _, fs := range ms.Formats {
 			f.ssrc[medi] = fs.LocalSSRC // one format per media
@@ -162,7 +178,9 @@ func (f *fanout) send(readers []*directReader, medi *description.Media, pkts []*
 	if len(pkts) == 0 {
 		return
 	}
-	f.last[medi] = clock
+	f.mu.Lock()
+	f.last[medi] = position{clock: clock, nextSeq: pkts[len(pkts)-1].SequenceNumber + 1}
+	f.mu.Unlock()
 	f.pkts, f.medi, f.frames = pkts, medi, f.frames[:0]
 	now := time.Now()
 	for _, r := range readers {
@@ -245,10 +263,11 @@ func (f *fanout) reports(r *directReader, now time.Time) []byte {
 	}
 	r.nextReport = now.Add(reportPeriod)
 	for medi, ch := range r.byMedia {
-		clock, ok := f.last[medi]
+		pos, ok := f.last[medi]
 		if !ok {
 			continue
 		}
+		clock := pos.clock
 		c := r.sentFor(medi)
 		sr := rtcp.SenderReport{SSRC: f.ssrc[medi], NTPTime: ntp.Encode(clock.ntp), RTPTime: clock.rtpTime,
 			PacketCount: c.packets, OctetCount: c.octets}
@@ -276,4 +295,30 @@ func (r *directReader) count(medi *description.Media, pkts []*rtp.Packet) {
 		c.packets++
 		c.octets += uint32(len(p.Payload))
 	}
+}
+
+// completeRTPInfo fills in the RTP-Info of a direct reader's PLAY
+// response, whose medias are in SETUP order. gortsplib took it from the
+// silent stream, which has sent nothing: URLs only. Players line the
+// tracks up by these timestamps until the first sender reports.
+func (f *fanout) completeRTPInfo(res *base.Response, medias []*description.Media, now time.Time) {
+	var ri headers.RTPInfo
+	if ri.Unmarshal(res.Header["RTP-Info"]) != nil || len(ri) != len(medias) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range medias {
+		pos, ok := f.last[m]
+		rate := m.Formats[0].ClockRate()
+		if !ok || rate <= 0 {
+			continue
+		}
+		// As gortsplib does: the RTP time of now, less 100 ms so that no
+		// packet to come is dated before it.
+		ts := pos.clock.rtpTime + uint32(int64(now.Sub(pos.clock.ntp).Seconds()*float64(rate))) - uint32(rate/10)
+		seq := pos.nextSeq
+		ri[i].SequenceNumber, ri[i].Timestamp = &seq, &ts
+	}
+	res.Header["RTP-Info"] = ri.Marshal()
 }

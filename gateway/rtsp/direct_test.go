@@ -82,8 +82,9 @@ func (r *rawReader) frame() (channel int, payload []byte) {
 
 // TestDirectReaderWire plays over interleaved TCP, on channels the client
 // picks, while units keep coming, and checks what a strict player needs:
-// the PLAY response before any media, a sender report before the first
-// RTP packet, the SSRC SETUP announced, and a first picture that is an IDR.
+// the PLAY response before any media, with an RTP-Info that dates it, a
+// sender report before the first RTP packet, the SSRC SETUP announced, and
+// a first picture that is an IDR.
 func TestDirectReaderWire(t *testing.T) {
 	s := startServer(t, nil)
 	h := hub.New("cam")
@@ -112,7 +113,12 @@ func TestDirectReaderWire(t *testing.T) {
 		t.Fatalf("SETUP transport %q: %v", setup.Get("Transport"), err)
 	}
 	session, _, _ := strings.Cut(setup.Get("Session"), ";")
-	r.request("PLAY", base+"/", "Session: "+session)
+	play := r.request("PLAY", base+"/", "Session: "+session)
+	var info headers.RTPInfo
+	if err := info.Unmarshal(base2header(play.Get("RTP-Info"))); err != nil || len(info) != 1 ||
+		info[0].SequenceNumber == nil || info[0].Timestamp == nil {
+		t.Fatalf("PLAY's RTP-Info %q (%v), want the track's seq and rtptime", play.Get("RTP-Info"), err)
+	}
 	if p := s.lookup("cam"); len(p.directReaders()) != 1 {
 		t.Fatalf("%d direct readers, want 1", len(p.directReaders()))
 	}
@@ -136,6 +142,10 @@ func TestDirectReaderWire(t *testing.T) {
 	}
 	if pkt.SSRC != *th.SSRC || pkt.Timestamp != sr.RTPTime {
 		t.Errorf("RTP SSRC %08x ts %d, want SSRC %08x and the report's ts %d", pkt.SSRC, pkt.Timestamp, *th.SSRC, sr.RTPTime)
+	}
+	if int16(pkt.SequenceNumber-*info[0].SequenceNumber) < 0 || int32(pkt.Timestamp-*info[0].Timestamp) < 0 {
+		t.Errorf("first RTP seq %d ts %d, dated before the RTP-Info's seq %d rtptime %d",
+			pkt.SequenceNumber, pkt.Timestamp, *info[0].SequenceNumber, *info[0].Timestamp)
 	}
 	if typ := firstNALUType(pkt.Payload); typ != 7 && typ != 5 {
 		t.Errorf("first NALU type %d, want the SPS (7) or IDR (5) that opens an IDR unit", typ)

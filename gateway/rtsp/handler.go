@@ -195,6 +195,9 @@ func (h *handler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
 		sd.direct.answeredSetup(res)
 	case playAnswer:
 		if res.StatusCode == base.StatusOK {
+			if fan := sd.direct.fan; fan != nil {
+				fan.completeRTPInfo(res, ss.Medias(), time.Now())
+			}
 			sd.direct.readyAfter.Store(int64(sd.direct.conn.Writes()))
 		}
 	}

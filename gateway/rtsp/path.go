@@ -49,9 +49,12 @@ type path struct {
 }
 
 // streams are the two ServerStreams of one description: gortsplib writes
-// stream to its readers; direct readers are set up on silent (see
-// direct.go).
-type streams struct{ stream, silent *gortsplib.ServerStream }
+// stream to its readers; direct readers are set up on silent and written
+// by fan (see direct.go).
+type streams struct {
+	stream, silent *gortsplib.ServerStream
+	fan            *fanout
+}
 
 func newPath(parent context.Context, name string, h *hub.Hub) *path {
 	p := &path{name: name, hub: h, readers: make(map[*gortsplib.ServerSession]func()),
@@ -179,6 +182,7 @@ func (p *path) addReader(ss *gortsplib.ServerSession, max int, dr *directReader)
 	}
 	p.readers[ss] = p.hub.Want()
 	if dr != nil {
+		dr.fan = p.streams.fan
 		p.direct[ss] = dr
 		p.publishDirectLocked()
 	}

@@ -177,7 +177,7 @@ func (w *writer) restart(info *media.StreamInfo) error {
 	w.clock = ptsClock{}
 	w.stream, w.silent, w.fan = st, silent, newFanout(silent, medi)
 	w.medi, w.forma, w.enc, w.audio = medi, forma, enc, audio
-	w.p.setStreams(streams{stream: st, silent: silent})
+	w.p.setStreams(streams{stream: st, silent: silent, fan: w.fan})
 	return nil
 }
 
