@@ -31,7 +31,9 @@ RUN cd /tmp && apt-get update && apt-get download opencv-doc \
  && dpkg -x opencv-doc_*.deb /tmp/doc \
  && cp /tmp/doc/usr/share/doc/opencv-doc/examples/data/vtest.avi /out-vtest.avi \
  && rm -rf /tmp/doc /tmp/opencv-doc_*.deb /var/lib/apt/lists/*
-RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/visiongate ./cmd/visiongate \
+# schedtrace: keeps the Go runtime's monitor thread from sleeping deeply
+# between frames (see VG_LDFLAGS in the Makefile).
+RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w -X runtime.godebugDefault=schedtrace=2147483647" -o /out/visiongate ./cmd/visiongate \
  # The runtime needs exactly the Debian packages that own the linked libraries.
  && ldd /out/visiongate | awk '/=> \//{print $3}' | xargs -r dpkg -S 2>/dev/null \
       | cut -d: -f1 | sort -u > /out/runtime-packages

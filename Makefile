@@ -5,6 +5,14 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/visiongate
 ARGS ?=
+# The Go runtime's monitor thread sleeps deeply while every goroutine
+# waits, and the next cgo call wakes it into polling every 20 µs for about
+# a millisecond: once per frame here, ~1,500 wake-ups a second and ~8% of
+# a transcoded camera's CPU (golang/go#18236; scripts/bench part 9). A
+# scheduler-trace period of 24.8 days keeps it from sleeping deeply, so it
+# stays at its 10 ms pace. It prints one scheduler line at start on hosts
+# up longer than that; GODEBUG in the environment still overrides it.
+VG_LDFLAGS ?= -X runtime.godebugDefault=schedtrace=2147483647
 
 # The race detector runs on every package but the end-to-end ones (app,
 # cmd); their goroutines are covered through the packages below.
@@ -27,7 +35,7 @@ testdata: setup
 	@scripts/testdata.sh
 
 build: setup
-	$(GO) build -o $(BIN) ./cmd/visiongate
+	$(GO) build -ldflags '$(VG_LDFLAGS)' -o $(BIN) ./cmd/visiongate
 
 run: build testdata
 	./$(BIN) $(ARGS)
