@@ -16,9 +16,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-
-	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/output"
 )
 
 // rawReader is a hand-written interleaved-TCP player that checks the
@@ -86,11 +83,7 @@ func (r *rawReader) frame() (channel int, payload []byte) {
 // sender report before the first RTP packet, the SSRC SETUP announced, and
 // a first picture that is an IDR.
 func TestDirectReaderWire(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	src := newSynth()
-	h.Publish(src.next())
+	s, h, src := servingCam(t, nil)
 	waitFor(t, "stream", func() bool { return s.lookup("cam").currentStream() != nil })
 	stop := make(chan struct{})
 	defer close(stop)
@@ -172,11 +165,7 @@ func firstNALUType(p []byte) byte {
 // TestTransportsShareUnits: a TCP reader (direct) and a UDP reader
 // (gortsplib's) play one path side by side and both get every unit.
 func TestTransportsShareUnits(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	src := newSynth()
-	h.Publish(src.next())
+	s, h, src := servingCam(t, nil)
 	tcp, _ := play(t, newClient(t, s, gortsplib.ProtocolTCP), pathURL(t, s, "cam"))
 	udp, _ := play(t, newClient(t, s, gortsplib.ProtocolUDP), pathURL(t, s, "cam"))
 	p := s.lookup("cam")
@@ -198,10 +187,7 @@ func TestTransportsShareUnits(t *testing.T) {
 // TestDirectReaderLeaves: a direct reader that disconnects leaves the
 // fan-out, and the path's want with it.
 func TestDirectReaderLeaves(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	h.Publish(newSynth().next())
+	s, _, _ := servingCam(t, nil)
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	play(t, c, pathURL(t, s, "cam"))
 	p := s.lookup("cam")

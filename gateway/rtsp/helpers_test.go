@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/visiongate/visiongate/gateway/hub"
+	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -64,6 +65,19 @@ func publish(h *hub.Hub, s *synth, n int, interval time.Duration) {
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// servingCam starts a server with the path "cam" attached to a new hub
+// that already holds its first unit, an IDR: the path has a stream from
+// then on.
+func servingCam(t *testing.T, mod func(*Server)) (*Server, *hub.Hub, *synth) {
+	t.Helper()
+	s := startServer(t, mod)
+	h := hub.New("cam")
+	s.Attach(output.Source{Name: "cam", Units: h})
+	src := newSynth()
+	h.Publish(src.next())
+	return s, h, src
 }
 
 // startServer starts a server on loopback with a dynamic UDP pair.

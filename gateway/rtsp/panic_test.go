@@ -7,8 +7,6 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 
-	"github.com/visiongate/visiongate/gateway/hub"
-	"github.com/visiongate/visiongate/gateway/output"
 	"github.com/visiongate/visiongate/media"
 )
 
@@ -22,11 +20,7 @@ func TestPanicInWriterIsRecovered(t *testing.T) {
 		}
 	}
 	defer func() { writeHook = nil }()
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	src := newSynth()
-	h.Publish(src.next())
+	s, h, src := servingCam(t, nil)
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	r, _ := play(t, c, pathURL(t, s, "cam"))
 	src.n = 0
@@ -39,10 +33,7 @@ func TestPanicInWriterIsRecovered(t *testing.T) {
 
 // Concurrent PLAYs never take a path past MaxReaders.
 func TestReaderCapIsAtomic(t *testing.T) {
-	s := startServer(t, func(s *Server) { s.MaxReaders = 3 })
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	h.Publish(newSynth().next())
+	s, _, _ := servingCam(t, func(s *Server) { s.MaxReaders = 3 })
 	p := s.lookup("cam")
 	var added atomic.Int64
 	done := make(chan struct{})

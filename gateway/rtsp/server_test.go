@@ -24,11 +24,7 @@ import (
 func TestPlay(t *testing.T) {
 	for _, proto := range []gortsplib.Protocol{gortsplib.ProtocolTCP, gortsplib.ProtocolUDP} {
 		t.Run(proto.String(), func(t *testing.T) {
-			s := startServer(t, nil)
-			h := hub.New("cam")
-			s.Attach(output.Source{Name: "cam", Units: h})
-			src := newSynth()
-			h.Publish(src.next()) // first IDR: the stream exists from here on
+			s, h, src := servingCam(t, nil) // first IDR: the stream exists from here on
 
 			c := newClient(t, s, proto)
 			r, forma := play(t, c, pathURL(t, s, "cam"))
@@ -101,10 +97,7 @@ func TestDescribeTimeout(t *testing.T) {
 }
 
 func TestPaths(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	h.Publish(newSynth().next())
+	s, _, _ := servingCam(t, nil)
 	cases := []struct {
 		path string
 		want base.StatusCode
@@ -146,11 +139,7 @@ func TestPathName(t *testing.T) {
 }
 
 func TestDetach(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	src := newSynth()
-	h.Publish(src.next())
+	s, h, _ := servingCam(t, nil)
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	play(t, c, pathURL(t, s, "cam"))
 	waitFor(t, "reader", func() bool { return s.Readers("cam") == 1 })
@@ -173,10 +162,7 @@ func TestDetach(t *testing.T) {
 }
 
 func TestHubClosedEndsPath(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	h.Publish(newSynth().next())
+	s, h, _ := servingCam(t, nil)
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	play(t, c, pathURL(t, s, "cam"))
 	h.Close()
@@ -192,11 +178,7 @@ func TestHubClosedEndsPath(t *testing.T) {
 }
 
 func TestParameterChange(t *testing.T) {
-	s := startServer(t, nil)
-	h := hub.New("cam")
-	s.Attach(output.Source{Name: "cam", Units: h})
-	src := newSynth()
-	h.Publish(src.next())
+	s, h, src := servingCam(t, nil)
 	c := newClient(t, s, gortsplib.ProtocolTCP)
 	r, _ := play(t, c, pathURL(t, s, "cam"))
 
@@ -284,10 +266,7 @@ func TestUDP(t *testing.T) {
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		s := startServer(t, func(s *Server) { s.UDPRTPAddress = "" })
-		h := hub.New("cam")
-		s.Attach(output.Source{Name: "cam", Units: h})
-		h.Publish(newSynth().next())
+		s, _, _ := servingCam(t, func(s *Server) { s.UDPRTPAddress = "" })
 		c := newClient(t, s, gortsplib.ProtocolUDP)
 		desc, _, err := c.Describe(pathURL(t, s, "cam"))
 		if err != nil {
