@@ -6,6 +6,11 @@
 # with 4 viewers. Viewers are `vgbench readers` (a separate process) counting
 # multipart parts; CPU is the server process's CPU seconds over the same
 # window (marked by the readers) divided by its length.
+# The two sides do not run the detector alike, on purpose: each does what
+# its pattern does by default. Flask runs HOG at the clip's full 768x576
+# on every frame it serves, once per viewer; visiongate runs the same HOG
+# people detector on a 640-wide copy 5 times a second, once for all
+# viewers, and draws the latest boxes on every frame.
 
 # Debian's Flask and OpenCV for Python, installed when missing.
 flask_deps() {

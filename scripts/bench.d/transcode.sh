@@ -3,9 +3,11 @@
 # decoding and re-encoding a 1280x720 30 fps H.264 source (vision off) next
 # to the ffmpeg CLI doing the same decode + libx264 encode with the same
 # settings on the same input, both paced at real time, one after the other
-# in each run. visiongate's frames come from its status (frames_out); the
-# paced ffmpeg makes 30 a second. The source is `on_demand: false`: nobody
-# watches, and on demand nothing would be encoded.
+# in each run. visiongate's frames come from its status (frames_out),
+# ffmpeg's from its -progress reports. The source is `on_demand: false`:
+# nobody watches, and on demand nothing would be encoded. Work visiongate
+# does here that the ffmpeg line does not: its hub, status and metrics,
+# and the RTSP packetizer (part 9 adds a reader).
 
 # The ffmpeg CLI's equivalent of visiongate's default encoder settings.
 FF_X264=(-c:v libx264 -preset veryfast -tune zerolatency -crf 23 -g 30 -bf 0 -sc_threshold 0)
@@ -25,17 +27,19 @@ transcode_vg() { # sets T_CPU T_FRAMES
 }
 
 transcode_ff() { # sets T_CPU T_FRAMES
-  local pid c0 c1
-  ffmpeg -hide_banner -loglevel error -nostats -re -stream_loop -1 -i "$CLIP720" -an \
-    "${FF_X264[@]}" -f null - 2>/dev/null &
+  local pid c0 c1 f0 f1 prog="$OUT/transcode-ff.progress"
+  rm -f "$prog"
+  ffmpeg -hide_banner -loglevel error -nostats -progress "$prog" -stats_period 0.1 \
+    -re -stream_loop -1 -i "$CLIP720" -an "${FF_X264[@]}" -f null - 2>/dev/null &
   pid=$!
   bg_track "$pid"
   sleep 2
-  c0=$(cpu_of "$pid")
+  c0=$(cpu_of "$pid"); f0=$(ff_frames "$prog")
   sleep "$T_SECS"
-  c1=$(cpu_of "$pid")
+  c1=$(cpu_of "$pid"); f1=$(ff_frames "$prog")
   stop_pid "$pid"
-  T_CPU=$(calc "$c1 - $c0"); T_FRAMES=$((T_SECS * 30)) # paced: 30 frames a second
+  T_CPU=$(calc "$c1 - $c0"); T_FRAMES=$((${f1:-0} - ${f0:-0}))
+  ((T_FRAMES > 0)) || die "part 1: ffmpeg reported no frames; see $prog"
 }
 
 part_transcode() {
@@ -46,8 +50,8 @@ part_transcode() {
     transcode_vg; v=$(calc "$T_CPU / $T_FRAMES * 1000"); local vf=$T_FRAMES
     transcode_ff; f=$(calc "$T_CPU / $T_FRAMES * 1000")
     vg+=("$v"); ff+=("$f"); ratios+=("$(calc "$v / $f")")
-    log "$(printf 'run %d: visiongate %.2f ms CPU/frame (%d frames), ffmpeg %.2f ms CPU/frame, ratio %.3f' \
-      "$i" "$v" "$vf" "$f" "${ratios[-1]}")"
+    log "$(printf 'run %d: visiongate %.2f ms CPU/frame (%d frames), ffmpeg %.2f ms CPU/frame (%d frames), ratio %.3f' \
+      "$i" "$v" "$vf" "$f" "$T_FRAMES" "${ratios[-1]}")"
   done
   local mv mf mr
   mv=$(median "${vg[@]}"); mf=$(median "${ff[@]}"); mr=$(median "${ratios[@]}")
