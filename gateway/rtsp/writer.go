@@ -35,9 +35,7 @@ type writer struct {
 	log *slog.Logger // may be nil
 
 	info     *media.StreamInfo // Info the stream was built or reloaded from
-	stream   *gortsplib.ServerStream
-	silent   *gortsplib.ServerStream // the direct readers' (see direct.go)
-	fan      *fanout
+	streams                    // the ones it published to the path; zero without a stream
 	medi     *description.Media
 	forma    format.Format
 	enc      rtpEncoder
@@ -175,9 +173,9 @@ func (w *writer) restart(info *media.StreamInfo) error {
 	}
 	w.tsOffset = randomUint32()
 	w.clock = ptsClock{}
-	w.stream, w.silent, w.fan = st, silent, newFanout(silent, medi)
+	w.streams = streams{stream: st, silent: silent, fan: newFanout(silent, medi)}
 	w.medi, w.forma, w.enc, w.audio = medi, forma, enc, audio
-	w.p.setStreams(streams{stream: st, silent: silent, fan: w.fan})
+	w.p.setStreams(w.streams)
 	return nil
 }
 
@@ -201,7 +199,7 @@ func (w *writer) closeStream() {
 	w.p.setStreams(streams{})
 	w.stream.Close()
 	w.silent.Close()
-	w.stream, w.silent, w.fan = nil, nil, nil
+	w.streams = streams{}
 	w.medi, w.forma, w.enc, w.audio = nil, nil, nil, nil
 }
 

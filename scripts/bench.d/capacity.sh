@@ -68,19 +68,11 @@ cap_step_vg() {
   [ "$STEP_PASS" = 1 ] || STEP_NOTE="$STEP_NOTE (each source: ${STEP_ALL:-none})"
 }
 
-# ff_frames FILE: the last frame= in an ffmpeg -progress file.
-# Empty, not a failure, before ffmpeg has written one (a loaded machine):
-# under pipefail a failing grep would end the whole bench.
-ff_frames() { { grep -a '^frame=' "$1" 2>/dev/null || true; } | tail -1 | cut -d= -f2; }
-
 cap_step_ff() { # N; sets STEP_PASS STEP_MIN STEP_SPEED (lowest speed=)
   local n=$1 i pids=() t0 t1 f0=() f1=() fps m="" pre="$OUT/$CAP_NAME-ff"
   for ((i = 1; i <= n; i++)); do
-    rm -f "$pre$i.progress"
-    ffmpeg -hide_banner -loglevel error -nostats -progress "$pre$i.progress" -stats_period 0.1 \
-      "${CAP_FF[@]}" 2>/dev/null &
-    pids+=($!)
-    bg_track "$!"
+    ff_progress "$pre$i.progress" "${CAP_FF[@]}" 2>/dev/null
+    pids+=("$FF_PID")
   done
   sleep "$CAP_WARM"
   t0=$(now)

@@ -154,6 +154,24 @@ wait_running() {
   return 1
 }
 
+# --- ffmpeg ------------------------------------------------------------------
+
+# ff_progress FILE ARG...: ffmpeg ARG... in the background, quiet, writing
+# its progress (frame= every 0.1 s) to FILE; FF_PID is its pid.
+ff_progress() {
+  local prog=$1
+  shift
+  rm -f "$prog"
+  ffmpeg -hide_banner -loglevel error -nostats -progress "$prog" -stats_period 0.1 "$@" &
+  FF_PID=$!
+  bg_track "$FF_PID"
+}
+
+# ff_frames FILE: the last frame= in an ffmpeg -progress file.
+# Empty, not a failure, before ffmpeg has written one (a loaded machine):
+# under pipefail a failing grep would end the whole bench.
+ff_frames() { { grep -a '^frame=' "$1" 2>/dev/null || true; } | tail -1 | cut -d= -f2; }
+
 # --- the helper program and inputs ----------------------------------------
 
 build_tools() {

@@ -91,11 +91,8 @@ od_vg() {
 # and OD_NOTE.
 od_ffmpeg() {
   local pid prog="$OUT/ondemand-ff.progress" f0 f1 t0 t1
-  rm -f "$prog"
-  ffmpeg -hide_banner -loglevel error -nostats -progress "$prog" -stats_period 0.1 \
-    -rtsp_transport tcp -i "$OD_CAM_URL" -an -f null - 2>/dev/null &
-  pid=$!
-  bg_track "$pid"
+  ff_progress "$prog" -rtsp_transport tcp -i "$OD_CAM_URL" -an -f null - 2>/dev/null
+  pid=$FF_PID
   sleep "$OD_WARM"
   f0=$(ff_frames "$prog"); t0=$(now)
   od_window "$pid"

@@ -170,19 +170,15 @@ pe_relay() {
 # RTSP reader, and the ffmpeg CLI decoding and encoding it to null, both at
 # once over one window; appends to PE_TC[vg|ff] and PE_TCFPS[vg|ff].
 pe_tc() {
-  local cfg="$OUT/peers.yaml" ffpid
+  local cfg="$OUT/peers.yaml"
   gw_config "$cfg"
   gw_source "$cfg" cam "$PE_CAM_URL" "" "transport: tcp"
   start_gateway "$cfg" "$OUT/peers-vg.log"
   wait_running 1 20 in || die "part 9: the transcoded source did not start"
   PE_FF_PROG="$OUT/peers-ff.progress"
-  rm -f "$PE_FF_PROG"
-  ffmpeg -hide_banner -loglevel error -nostats -progress "$PE_FF_PROG" -stats_period 0.1 \
-    -rtsp_transport tcp -i "$PE_CAM_URL" -an "${FF_X264[@]}" -f null - 2>"$OUT/peers-ff.log" &
-  ffpid=$!
-  bg_track "$ffpid"
-  pe_phase "$VG_PID" tc-vg "rtsp://$VG_RTSP/cam" 1 frames "$ffpid"
-  stop_pid "$ffpid"
+  ff_progress "$PE_FF_PROG" -rtsp_transport tcp -i "$PE_CAM_URL" -an "${FF_X264[@]}" -f null - 2>"$OUT/peers-ff.log"
+  pe_phase "$VG_PID" tc-vg "rtsp://$VG_RTSP/cam" 1 frames "$FF_PID"
+  stop_pid "$FF_PID"
   stop_gateway
   PE_TC[vg]+=" $PE_CORES"; PE_TCFPS[vg]+=" $PE_FPS_OUT"
   PE_TC[ff]+=" $PE_FF_CORES"; PE_TCFPS[ff]+=" $PE_FF_FPS"

@@ -28,11 +28,8 @@ transcode_vg() { # sets T_CPU T_FRAMES
 
 transcode_ff() { # sets T_CPU T_FRAMES
   local pid c0 c1 f0 f1 prog="$OUT/transcode-ff.progress"
-  rm -f "$prog"
-  ffmpeg -hide_banner -loglevel error -nostats -progress "$prog" -stats_period 0.1 \
-    -re -stream_loop -1 -i "$CLIP720" -an "${FF_X264[@]}" -f null - 2>/dev/null &
-  pid=$!
-  bg_track "$pid"
+  ff_progress "$prog" -re -stream_loop -1 -i "$CLIP720" -an "${FF_X264[@]}" -f null - 2>/dev/null
+  pid=$FF_PID
   sleep 2
   c0=$(cpu_of "$pid"); f0=$(ff_frames "$prog")
   sleep "$T_SECS"
